@@ -1,0 +1,64 @@
+"""Figures for the notebooks: sample grids and loss curves read back from the event files."""
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .colour import l_ab_to_rgb
+from .training import read_scalars
+
+
+def show_training_samples(dataset, n=16, title="Training samples (random-scale crops, augmented)"):
+    """A grid of colour crops from a (l_norm, ab_norm) dataset, with their L channel beside them."""
+    l_norm, ab_norm = next(iter(dataset))
+    rgb = l_ab_to_rgb(l_norm[:n], ab_norm[:n]).numpy()
+    cols = 8
+    rows = int(np.ceil(len(rgb) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.4))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, im in zip(np.ravel(axes), rgb):
+        ax.imshow(im)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(log_dir, tags, title=None, smooth=0.0, ax=None):
+    """Draw TensorBoard scalars from `log_dir` with matplotlib (so they show on a static page)."""
+    series = read_scalars(log_dir)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    for tag in tags:
+        if tag not in series:
+            continue
+        steps, values = series[tag]
+        if smooth > 0 and len(values) > 1:
+            out, acc = [], values[0]
+            for v in values:
+                acc = smooth * acc + (1 - smooth) * v
+                out.append(acc)
+            values = np.array(out)
+        ax.plot(steps, values, label=tag.split("/")[-1])
+    ax.set_xlabel("step")
+    ax.set_title(title or str(log_dir))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def show_rows(rows, titles, row_labels=None, width=12):
+    """A grid of uint8 images: one row per example, one column per method."""
+    n_rows, n_cols = len(rows), len(titles)
+    aspect = rows[0][0].shape[0] / rows[0][0].shape[1]
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, width / n_cols * aspect * n_rows + 0.5),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            axes[r, c].imshow(im)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(titles[c])
+        if row_labels:
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+    fig.tight_layout()
+    return fig
