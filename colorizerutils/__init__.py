@@ -15,4 +15,5 @@ from .models import *  # noqa: E402,F401,F403
 from .training import *  # noqa: E402,F401,F403
 from .inference import *  # noqa: E402,F401,F403
 from .metrics import *  # noqa: E402,F401,F403
+from .video import *  # noqa: E402,F401,F403
 from .plotting import *  # noqa: E402,F401,F403

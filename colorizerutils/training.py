@@ -366,3 +366,26 @@ def read_scalars(log_dir):
             for ev in acc.Tensors(tag):
                 series[ev.step] = float(tf.make_ndarray(ev.tensor_proto))
     return {tag: (np.array(sorted(s)), np.array([s[k] for k in sorted(s)])) for tag, s in out.items()}
+
+
+def ship_run(run_dir, name, resources_dir=None, which="best_generator"):
+    """Copy a finished run's generator and its TensorBoard scalars into resources/ (atomically).
+
+    resources/models/NAME_generator.{json,weights.h5} and resources/logs/NAME/ (scalars only: the
+    sample images stay in the run folder, to keep the repository small).
+    """
+    import shutil
+    run_dir = Path(run_dir)
+    resources = Path(resources_dir) if resources_dir else Path(__file__).resolve().parent.parent / "resources"
+    generator = load_generator(run_dir / which)
+    config = dict(generator.colorizer_config)
+    config.pop("format", None)
+    config.pop("normalisation", None)
+    save_generator(generator, resources / "models" / f"{name}_generator", **config)
+    logs = resources / "logs" / name
+    tmp = logs.with_name(name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(run_dir / "tensorboard" / "scalars", tmp)
+    shutil.rmtree(logs, ignore_errors=True)
+    os.replace(tmp, logs)
+    return resources / "models" / f"{name}_generator.weights.h5", logs
