@@ -143,9 +143,14 @@ def rgb_to_luminance_l(rgb):
     """Numpy sRGB image (uint8, uint16 or float in [0, 1]) -> its L channel in [0, 100] (float32).
 
     The same L as rgb_to_lab, computed in numpy row block by row block so that a 12 MP scan needs
-    only a few extra rows of float32 at a time.
+    only a few extra rows of float32 at a time. A grey image, (H, W) or (H, W, 1), goes through
+    grey_to_l.
     """
     rgb = np.asarray(rgb)
+    if rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[2] == 1):
+        return grey_to_l(rgb.reshape(rgb.shape[:2]))
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {rgb.shape}")
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(rgb.dtype, 1.0)
     out = np.empty(rgb.shape[:2], np.float32)
     y_row = _XYZ_FROM_RGB[1].astype(np.float32)

@@ -136,7 +136,9 @@ class TrainConfig:
     image_size: int = 64
     width: int = 32              # generator's first-layer filters; doubles per level...
     max_width: int = 128         # ...up to this (keeps the weights file under 16 MB)
-    dropout: float = 0.5         # in the two deepest decoder blocks, as in pix2pix
+    dropout: float = 0.5         # in the n_dropout deepest decoder blocks, as in pix2pix
+    n_dropout: int = 2
+    weight_decay: float = 0.0    # > 0: AdamW (decoupled weight decay) for the generator
     disc_width: int = 32
     learning_rate: float = 2e-4  # Adam, beta_1 = 0.5, as in pix2pix
     beta_1: float = 0.5
@@ -173,12 +175,15 @@ def build_train_state(config, strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         generator = build_generator(config.image_size, config.width, config.max_width,
-                                    config.dropout)
+                                    config.dropout, config.n_dropout)
         if config.init_generator:
             generator.set_weights(load_generator(config.init_generator).get_weights())
         discriminator = (build_discriminator(config.image_size, config.disc_width)
                          if config.kind == "gan" else None)
-        gen_opt = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
+        gen_opt = (keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay,
+                                          beta_1=config.beta_1)
+                   if config.weight_decay > 0 else
+                   keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1))
         disc_opt = (keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1)
                     if config.kind == "gan" else None)
         # Create the optimiser slots now so that a checkpoint restores into them.
@@ -261,7 +266,8 @@ def train(config, data, run_dir, strategy=None, progress=True):
     scalars = tf.summary.create_file_writer(str(run_dir / "tensorboard" / "scalars"))
     samples = tf.summary.create_file_writer(str(run_dir / "tensorboard" / "samples"))
     save_args = dict(image_size=config.image_size, width=config.width,
-                     max_width=config.max_width, dropout=config.dropout, kind=config.kind,
+                     max_width=config.max_width, dropout=config.dropout,
+                     n_dropout=config.n_dropout, kind=config.kind,
                      run=str(run_dir.name))
     prefix = "mse" if config.kind == "mse" else "gan"
     history = {"step": [], "val_mse": []}
@@ -334,7 +340,10 @@ def _check_or_write_config(config, path):
     new = config.to_dict()
     if path.exists():
         old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in new.items() if k != "steps" and old.get(k) != v}
+        defaults = TrainConfig().to_dict()
+        # A setting added to TrainConfig after the run started counts as its default.
+        diff = {k: (old.get(k, defaults[k]), v) for k, v in new.items()
+                if k != "steps" and old.get(k, defaults[k]) != v}
         if diff:
             raise ValueError(f"{path.parent} holds a run with other settings {diff} (old, new). "
                              "Use a new run folder, or the same settings to resume.")
