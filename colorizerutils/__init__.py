@@ -15,5 +15,6 @@ from .models import *  # noqa: E402,F401,F403
 from .training import *  # noqa: E402,F401,F403
 from .inference import *  # noqa: E402,F401,F403
 from .metrics import *  # noqa: E402,F401,F403
+from .figures import *  # noqa: E402,F401,F403
 from .video import *  # noqa: E402,F401,F403
 from .plotting import *  # noqa: E402,F401,F403

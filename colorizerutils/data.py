@@ -42,7 +42,7 @@ class DataError(ValueError):
 # =============================================================================================
 # Reading one image
 # =============================================================================================
-# What Pillow's decoders raise on bad data besides OSError (its own fuzz tests list these).
+# What Pillow's decoders may raise on malformed data besides OSError.
 _DECODER_ERRORS = (ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError,
                    TypeError, ZeroDivisionError)
 
@@ -124,7 +124,7 @@ def _read_16bit_colour(path, im):
     """
     if im.format == "PNG":
         with open(path, "rb") as fh:
-            header = fh.read(26)  # signature (8), IHDR length and type (8), width, height, depth, type
+            header = fh.read(26)  # signature, IHDR length and type, width, height, depth, type
         bit_depth, colour_type = header[24], header[25]
         if bit_depth != 16 or colour_type not in (2, 4, 6):  # RGB, grey + alpha, RGBA
             return None
@@ -143,7 +143,7 @@ def _read_16bit_colour(path, im):
 
 
 def _deep_to_rgb(pixels):
-    """uint16 (H, W, C), C in 1-4 (grey, grey + alpha, RGB, RGBA) -> uint16 (H, W, 3), alpha on white."""
+    """uint16 (H, W, C), C = 1-4 (grey, grey + alpha, RGB, RGBA) -> uint16 (H, W, 3) on white."""
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     channels = pixels.shape[2]
@@ -486,7 +486,7 @@ class ImageData:
             ims = self.images[split]
             pixels = sum(im.shape[0] * im.shape[1] for im in ims)
             lines.append(f"  {split:5s}: {len(ims):5d} images ({pixels / 1e6:.1f} Mpixel as stored)")
-        lines.append(f"  skipped: {len(self.skipped)} unreadable file(s)")
+        lines.append(f"  skipped: {len(self.skipped)} file(s) (the reasons are in .skipped)")
         lines.append(f"  batches: {self.batch_size} x {self.image_size}x{self.image_size}, "
                      "train = random-scale crops (infinite), val/test = centre crops")
         return "\n".join(lines)
@@ -535,7 +535,8 @@ def load_image_dataset(data_dir=None, image_size=64, batch_size=32, val_fraction
         for s in ("val", "test"):
             if not images[s]:
                 raise DataError(f"{root}: too few usable images to hold out a {s} split "
-                                f"({len(ok)} readable; at least 3 are needed, and a fraction above 0)")
+                                f"({len(ok)} readable; at least 3 are needed, and a fraction "
+                                "above 0)")
     return ImageData(
         train=make_train_dataset(images["train"], image_size, batch_size, seed, augment, start_step),
         val=make_eval_dataset(images["val"], image_size, batch_size),
@@ -629,7 +630,8 @@ def probe_video(path):
     if not video:
         if audio:
             raise VideoReadError(path, "no video stream (audio only)")
-        problem = [line.strip() for line in lines if "Invalid data" in line or "error" in line.lower()]
+        problem = [line.strip() for line in lines
+                   if "Invalid data" in line or "error" in line.lower()]
         reason = problem[-1] if problem else (lines[-1].strip() if lines else "no output")
         raise VideoReadError(path, f"not a video FFmpeg can read ({reason})")
     line = lines[video[0]]
@@ -745,8 +747,9 @@ def load_video_frame_dataset(video_dir=None, extra_clips=None, image_size=64, ba
             raise DataError(f"extra clip {name!r} has no frames")
         clips[name] = frames
     if verbose and skipped:
-        print(f"Skipped {len(skipped)} video(s) of {len(videos)}: "
-              + ", ".join(Path(f).name for f, _ in skipped) + " (see the warnings for the reasons).")
+        names = ", ".join(Path(f).name for f, _ in skipped)
+        print(f"Skipped {len(skipped)} video(s) of {len(videos)}: {names} "
+              "(see the warnings for the reasons).")
     if not clips:
         raise DataError(f"{root}: no usable video ({len(videos)} video files; "
                         f"{_looked_for(VIDEO_EXTENSIONS)})")
@@ -755,7 +758,8 @@ def load_video_frame_dataset(video_dir=None, extra_clips=None, image_size=64, ba
                         if n in wanted or Path(n).name in wanted or Path(n).stem in wanted)
     unknown = wanted - {k for n in test_names for k in (n, Path(n).name, Path(n).stem)}
     if unknown:
-        raise DataError(f"test_clips {sorted(unknown)} match no usable clip; clips: {sorted(clips)}")
+        raise DataError(f"test_clips {sorted(unknown)} match no usable clip; "
+                        f"usable clips: {sorted(clips)}")
     pool = [n for n in sorted(clips) if n not in test_names]
     if len(pool) < 2:
         raise DataError(f"{root}: {len(pool)} clip(s) left for training and validation "

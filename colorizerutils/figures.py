@@ -11,10 +11,11 @@ from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
-import numpy as np
 from matplotlib.patches import Circle, FancyArrowPatch, Rectangle
 
 from .metrics import AB_AUC_MAX, AB_THRESHOLDS
+
+__all__ = ["architecture_blocks", "draw_architecture", "plot_ab_accuracy"]
 
 # Layers that keep the shape of the layer before them are drawn inside its box (Conv -> BN -> act).
 _FOLDED = (keras.layers.BatchNormalization, keras.layers.LeakyReLU, keras.layers.ReLU,
@@ -219,7 +220,8 @@ def draw_architecture(model, path=None, title=None):
 
 def plot_ab_accuracy(rows, ax=None):
     """The mean ab accuracy curve of each model from compare_models, with its AuC in the legend."""
-    if ax is None:
+    new_figure = ax is None
+    if new_figure:
         _, ax = plt.subplots(figsize=(5, 3.5))
     for row in rows:
         ax.plot(AB_THRESHOLDS, row["ab_curve"], label=f"{row['model']} (AuC {row['auc']:.3f})",
@@ -230,6 +232,8 @@ def plot_ab_accuracy(rows, ax=None):
     ax.set_ylabel("fraction of pixels within it")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    if new_figure:
+        ax.figure.tight_layout()
     return ax
 
 

@@ -41,13 +41,13 @@ def upsample(filters, size=4, dropout=0.0, name=None):
     return block
 
 
-def build_generator(image_size=64, width=32, max_width=256, dropout=0.5, n_dropout=2):
+def build_generator(image_size=64, width=32, max_width=128, dropout=0.5, n_dropout=2):
     """U-Net generator: l_norm (B, S, S, 1) in [-1, 1] -> ab_norm (B, S, S, 2) in [-1, 1] (tanh).
 
     The encoder halves the image down to 1x1 (six blocks for 64x64), doubling the width from `width`
     up to `max_width`; the decoder mirrors it with skip connections. The `n_dropout` deepest decoder
-    blocks use dropout, as in pix2pix, which is the generator's only noise source. Defaults: 6.5 M
-    parameters, a 26 MB float32 weights file... see `count_params` in the README for the shipped size.
+    blocks use dropout, as in pix2pix, which is the generator's only noise source. The training
+    default (TrainConfig: width 32, max_width 128) has 2.6 M parameters, a 10.5 MB weights file.
     """
     if image_size < 8 or image_size & (image_size - 1):
         raise ValueError(f"image_size must be a power of two >= 8, got {image_size}")
@@ -82,11 +82,11 @@ def build_discriminator(image_size=64, width=32):
     x = downsample(width, apply_batchnorm=False, name="d1")(x)   # (B, 32, 32, w)
     x = downsample(width * 2, name="d2")(x)                      # (B, 16, 16, 2w)
     x = downsample(width * 4, name="d3")(x)                      # (B, 8, 8, 4w)
-    x = layers.ZeroPadding2D()(x)                                # (B, 10, 10, 4w)
-    x = layers.Conv2D(width * 8, 4, kernel_initializer=_INIT, use_bias=False)(x)  # (B, 7, 7, 8w)
-    x = layers.BatchNormalization(synchronized=True)(x)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.ZeroPadding2D()(x)                                # (B, 9, 9, 8w)
+    x = layers.ZeroPadding2D(name="pad1")(x)                     # (B, 10, 10, 4w)
+    x = layers.Conv2D(width * 8, 4, kernel_initializer=_INIT, use_bias=False, name="conv4")(x)  # (B, 7, 7, 8w)
+    x = layers.BatchNormalization(synchronized=True, name="bn4")(x)
+    x = layers.LeakyReLU(0.2, name="lrelu4")(x)
+    x = layers.ZeroPadding2D(name="pad2")(x)                     # (B, 9, 9, 8w)
     logits = layers.Conv2D(1, 4, kernel_initializer=_INIT, name="patch_logits")(x)  # (B, 6, 6, 1)
     return keras.Model([l_in, ab_in], logits, name="discriminator")
 

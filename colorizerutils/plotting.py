@@ -62,3 +62,41 @@ def show_rows(rows, titles, row_labels=None, width=12):
             axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def write_side_by_side_gif(frame_rows, path, fps, panel_width=256, every=1, max_frames=None,
+                           gap=4):
+    """Write an animated GIF of panels side by side (e.g. grayscale | colorized | original).
+
+    `frame_rows` yields, per video frame, a tuple of uint8 RGB images (one per panel). Each panel is
+    resized to `panel_width` pixels wide; every `every`-th frame is kept (the GIF plays at
+    fps / every, so its duration matches the clip's). Written to a temporary name, then renamed.
+    """
+    import os
+    from pathlib import Path
+
+    from PIL import Image
+
+    from .inference import side_by_side
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i, panels in enumerate(frame_rows):
+        if i % every:
+            continue
+        resized = []
+        for im in panels:
+            h = round(im.shape[0] * panel_width / im.shape[1])
+            resized.append(np.asarray(Image.fromarray(im).resize((panel_width, h),
+                                                                  Image.Resampling.LANCZOS)))
+        frames.append(Image.fromarray(side_by_side(*resized, gap=gap)))
+        if max_frames and len(frames) >= max_frames:
+            break
+    if not frames:
+        raise ValueError(f"{path}: no frames to write")
+    tmp = path.with_name(path.name + ".tmp")
+    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=round(1000 * every / fps), optimize=True)
+    os.replace(tmp, path)
+    return path

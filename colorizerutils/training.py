@@ -353,10 +353,12 @@ def _check_or_write_config(config, path):
 
 
 def _progress_bar(start, total, enabled):
-    from tqdm.auto import tqdm
+    # Plain text tqdm, also in notebooks: a widget bar shows only its first state in a saved
+    # notebook, the text bar its last.
+    from tqdm import tqdm
     interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
     return tqdm(total=total, initial=start, disable=not enabled, unit="step", dynamic_ncols=True,
-                mininterval=0.5 if interactive else 30.0, smoothing=0.05)
+                mininterval=2.0 if interactive else 30.0, smoothing=0.05)
 
 
 def read_scalars(log_dir):
