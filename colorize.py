@@ -1,11 +1,12 @@
-"""Colorize grayscale photos (and videos, once colorizerutils.video lands) from the command line.
+"""Colorize grayscale photos and videos from the command line.
 
     python colorize.py INPUT [INPUT ...] -o OUTPUT_DIR [--model mse|gan|video|PATH] [options]
 
 INPUT: any mix of image files, video files and folders (searched recursively; hidden files and the
 output folder are skipped). A folder's images come out under OUTPUT_DIR with the same relative
 path; a file given by itself comes out as OUTPUT_DIR/its name. JPEG in -> JPEG out (quality 95,
-no chroma subsampling); anything else (PNG, TIFF, BMP, WebP, GIF) -> PNG.
+no chroma subsampling); anything else (PNG, TIFF, BMP, WebP, GIF) -> PNG; a video -> .mp4
+(colorizerutils.video.colorize_video: H.264, audio kept).
 
 Safe to interrupt and rerun: inputs are only read; each output is written under a hidden
 temporary name next to its final place and renamed into place when complete, so a final path never
@@ -34,6 +35,14 @@ _PARTIAL = ".colorize-{pid}.partial"  # hidden temporary output: .NAME.colorize-
 
 class UsageError(Exception):
     """A problem with the command line as a whole (exit status 2)."""
+
+
+class InputError(Exception):
+    """One input cannot be done; `reason` says why (as ImageReadError's does)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -97,14 +106,14 @@ def main(argv=None):
     from PIL import Image
 
     saved_limit = Image.MAX_IMAGE_PIXELS
-    saved_sigterm = _install_sigterm_handler()
+    restore_sigterm = _install_sigterm_handler()
     try:
         if args.max_pixels is not None:
             Image.MAX_IMAGE_PIXELS = args.max_pixels
         model_spec = args.model or cu.default_model_name()
         try:
             _check_model(cu, model_spec)
-            jobs, report = plan(cu, args.inputs, Path(args.output), args.side_by_side)
+            jobs, report = plan(cu, args.inputs, Path(args.output))
             if not args.dry_run:
                 _make_output_root(Path(args.output))
         except UsageError as err:
@@ -112,10 +121,12 @@ def main(argv=None):
         if args.dry_run:
             return dry_run(jobs, report, args.overwrite)
         return run(cu, jobs, report, model_spec, args)
+    except KeyboardInterrupt:  # before the first file (run() handles it after)
+        print("Interrupted before any output was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         Image.MAX_IMAGE_PIXELS = saved_limit
-        if saved_sigterm is not None:
-            signal.signal(signal.SIGTERM, saved_sigterm)
+        restore_sigterm()
 
 
 def _usage(parser, message):
@@ -126,13 +137,15 @@ def _usage(parser, message):
 
 def _install_sigterm_handler():
     """Turn SIGTERM (kill) into KeyboardInterrupt, so the partial output is removed as for Ctrl-C.
-    Returns the previous handler (None when not in the main thread)."""
+    Returns a function that puts the previous handler back."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
     try:
-        return signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        return None
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous if previous is not None
+                                 else signal.SIG_DFL)
 
 
 def _check_model(cu, spec):
@@ -190,7 +203,7 @@ def _walk(folder, skip_dir, extensions):
     return sorted(found)
 
 
-def plan(cu, inputs, output_dir, side_by_side=False):
+def plan(cu, inputs, output_dir):
     """Expand the inputs into jobs. Returns (jobs, report) with the inputs that cannot be done
     (missing, output clash) already in report.failed. Raises UsageError for the output folder
     being one of the input folders."""
@@ -308,10 +321,10 @@ def process(cu, generator, job, args):
     """Colorize one file into its output, atomically."""
     if job.kind == "video":
         if not hasattr(cu, "colorize_video"):
-            raise RuntimeError("video not supported yet (colorizerutils.video has no "
-                               "colorize_video); images only for now")
-        with _atomic_output(job.output) as partial:
-            cu.colorize_video(generator, str(job.source), str(partial))
+            raise InputError("video not supported yet (colorizerutils.video has no "
+                             "colorize_video); images only for now")
+        with _atomic_output(job.output) as partial:  # .NAME.colorize-PID.partial.mp4
+            cu.colorize_video(generator, job.source, partial, progress=not args.quiet)
         return
     pixels = cu.as_pixels(cu.read_image(job.source))
     result = cu.colorize_image(generator, pixels)

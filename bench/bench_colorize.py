@@ -1,15 +1,16 @@
-"""Benchmark: colorizing a 12 MP photo end to end (read, colorize, write JPEG), our path against the
-same steps with scikit-image's rgb2lab / lab2rgb doing the colour conversion, in one run.
+"""Benchmark: colorizing a 12 MP photo end to end (read, colorize, write JPEG), our path against
+the same steps with scikit-image's rgb2lab / lab2rgb doing the colour conversion, in one run.
 
-    python bench/bench_colorize.py [--runs 5] [--baseline-runs 3] [--size 4000x3000] [--model NAME|PATH]
-    python bench/bench_colorize.py --oracle     # edge-aware vs bilinear upsampling of ab (see below)
+    python bench/bench_colorize.py [--runs 5] [--baseline-runs 3] [--size 4000x3000]
+                                   [--model NAME|PATH] [--no-memory]
+    python bench/bench_colorize.py --oracle   # edge-aware vs bilinear upsampling of ab (below)
 
 The test image is a real photo from resources/data/photos, upscaled to --size and saved as a
 grayscale JPEG (what a customer brings). The generator is the default shipped model if there is
 one, else an untrained one of the same architecture (speed does not depend on the weights).
 Peak memory is measured in a fresh process per path (Linux: peak RSS during one 12 MP image
-minus RSS before it, after warming up on a small image). Timings on a shared machine: look at the ratio,
-and at CPU time, which other processes disturb less than wall time.
+minus RSS before it, after warming up on a small image). Timings on a shared machine: look at the
+ratio, and at CPU time, which other processes disturb less than wall time.
 
 --oracle: the true ab of each embedded photo squeezed to 64x64 (what a perfect model would
 predict) and brought back to full size, by plain bilinear and by a fast guided filter steered by
@@ -33,7 +34,7 @@ from PIL import Image  # noqa: E402
 
 import colorizerutils as cu  # noqa: E402
 
-SOURCE_PHOTO = ROOT / "resources" / "data" / "photos" / "lomiri__picosdeeuropa_by_Aitzol_Berasategi.jpg"
+SOURCE_PHOTO = cu.DEFAULT_PHOTOS / "lomiri__picosdeeuropa_by_Aitzol_Berasategi.jpg"
 
 
 # =============================================================================================
@@ -117,8 +118,9 @@ def peak_memory_mb(method, image, model):
 def machine():
     cpu = platform.processor() or "unknown CPU"
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                   if l.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip()
+                   for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return f"{cpu}, {os.cpu_count()} cores"
@@ -140,7 +142,8 @@ def bench(args):
                 times["ours"].append(timed(ours, generator, image, out))
             if i < args.baseline_runs:
                 times["skimage"].append(timed(skimage_path, generator, image, out))
-        memory = {m: peak_memory_mb(m, image, args.model) for m in PATHS} if not args.no_memory else {}
+        memory = {} if args.no_memory else {m: peak_memory_mb(m, image, args.model)
+                                            for m in PATHS}
     load_after = os.getloadavg()
 
     print(f"machine: {machine()}; load average {load_before[0]:.1f} at start, "
@@ -148,7 +151,8 @@ def bench(args):
     print(f"image: {width}x{height} ({width * height / 1e6:.1f} MP) grayscale JPEG -> colour JPEG "
           f"(q95, 4:4:4); model: {model_text}")
     print(f"first call (compiles the tile kernel once per process): {first[0]:.2f} s wall\n")
-    print("| path | runs | median wall (s) | min wall (s) | median CPU (s) | peak RSS increase (MB) |")
+    print("| path | runs | median wall (s) | min wall (s) | median CPU (s) "
+          "| peak RSS increase (MB) |")
     print("|---|---|---|---|---|---|")
     med = {}
     for name, runs in times.items():
@@ -181,7 +185,8 @@ def fast_guided_upsample(ab_small, l_full, guide_size, radius, eps):
     """He & Sun's fast guided filter for joint upsampling: ab = A * L + B, with A and B fitted
     per window at guide_size x guide_size and upsampled bilinearly."""
     guide = _resize(l_full, guide_size, guide_size, True)
-    p = ab_small if guide_size == ab_small.shape[0] else _resize(ab_small, guide_size, guide_size, False)
+    p = (ab_small if guide_size == ab_small.shape[0]
+         else _resize(ab_small, guide_size, guide_size, False))
     mean_i, mean_p = _box(guide, radius), _box(p, radius)
     cov = _box(guide[:, :, None] * p, radius) - mean_i[:, :, None] * mean_p
     var = _box(guide * guide, radius) - mean_i * mean_i

@@ -93,28 +93,43 @@ def profiler_flops(model):
                            ).get_concrete_function(*specs)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    info = tf.compat.v1.profiler.profile(graph=concrete.graph, options=options)
+    level = tf.get_logger().level
+    tf.get_logger().setLevel("ERROR")  # the v1 profiler warns that it is v1
+    try:
+        info = tf.compat.v1.profiler.profile(graph=concrete.graph, options=options)
+    finally:
+        tf.get_logger().setLevel(level)
     return info.total_float_ops
 
 
 # ---------------------------------------------------------------------------------------------
-# Timing
+# Timing. The machine may be shared, so the baseline is timed right before every block of steps
+# and each block gets its own ratio; the table gives medians (and the spread).
 # ---------------------------------------------------------------------------------------------
-def matmul_flop_rate(n=2048, seconds=2.0):
-    """FLOP/s of a float32 n x n matmul (the baseline): 2 n^3 per product."""
-    a = tf.random.stateless_normal((n, n), (1, 2))
-    b = tf.random.stateless_normal((n, n), (3, 4))
-    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    product().numpy()  # trace and warm up
-    reps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds or reps < 3:
-        product().numpy()
-        reps += 1
-    return 2.0 * n ** 3 * reps / (time.perf_counter() - start)
+class Matmul:
+    """A float32 n x n matmul (the baseline): 2 n^3 FLOPs per product."""
+
+    def __init__(self, n=2048):
+        self.n = n
+        a = tf.random.stateless_normal((n, n), (1, 2))
+        b = tf.random.stateless_normal((n, n), (3, 4))
+        self.product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+        self.product().numpy()  # trace and warm up
+
+    def flop_rate(self, seconds=1.0):
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds or reps < 3:
+            self.product().numpy()
+            reps += 1
+        return 2.0 * self.n ** 3 * reps / (time.perf_counter() - start)
 
 
-def step_throughput(kind, config, steps, warmup):
-    """Images/s of the training step that train() runs (losses fetched every step, as there)."""
+def time_steps(kind, config, steps, warmup, rounds, matmul):
+    """Per round: (images/s of the step train() runs, matmul FLOP/s just before it).
+
+    Losses are fetched after every step, as train() does. Also returns the warm-up time (tracing
+    and compiling) and the state (for counting FLOPs).
+    """
     state = cu.build_train_state(dataclasses.replace(config, kind=kind))
     step = cu.make_distributed_step(tf.distribute.get_strategy(), state, config.batch_size)
     size = config.image_size
@@ -124,12 +139,22 @@ def step_throughput(kind, config, steps, warmup):
     start = time.perf_counter()
     for _ in range(warmup):  # the first call traces and compiles
         {k: float(v) for k, v in step(l_norm, ab_norm).items()}
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        {k: float(v) for k, v in step(l_norm, ab_norm).items()}
-    elapsed = time.perf_counter() - start
-    return steps * config.batch_size / elapsed, elapsed / steps, compile_s, state
+    warmup_s = time.perf_counter() - start
+    per_round = max(1, steps // rounds)
+    results = []
+    for _ in range(rounds):
+        baseline = matmul.flop_rate()
+        start = time.perf_counter()
+        for _ in range(per_round):
+            {k: float(v) for k, v in step(l_norm, ab_norm).items()}
+        results.append((per_round * config.batch_size / (time.perf_counter() - start), baseline))
+    return results, warmup_s, state
+
+
+def spread(values, fmt):
+    values = sorted(values)
+    median = fmt.format(float(np.median(values)))
+    return f"{median} ({fmt.format(values[0])}-{fmt.format(values[-1])})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +163,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=32, help="global batch (default 32)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per kind (default 20)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="blocks the timed steps are split into, each with its own baseline")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
     parser.add_argument("--width", type=int, default=defaults.width)
@@ -151,19 +178,14 @@ def main(argv=None):
                                  max_width=args.max_width, disc_width=args.disc_width)
     load_before = load_average()
     gpus = tf.config.list_physical_devices("GPU")
-    matmul_before = matmul_flop_rate(args.matmul_size)
-    mse_ips, mse_step_s, mse_compile_s, _ = step_throughput("mse", config, args.steps,
-                                                                    args.warmup)
-    gan_ips, gan_step_s, gan_compile_s, gan_state = step_throughput("gan", config, args.steps,
-                                                                    args.warmup)
-    matmul_after = matmul_flop_rate(args.matmul_size)
-    matmul = max(matmul_before, matmul_after)  # the better of two: the machine is shared
-
-    gen, disc = gan_state.generator, gan_state.discriminator
+    matmul = Matmul(args.matmul_size)
+    timings = {kind: time_steps(kind, config, args.steps, args.warmup, args.rounds, matmul)
+               for kind in ("mse", "gan")}
+    gen, disc = timings["gan"][2].generator, timings["gan"][2].discriminator
     g_flops, d_flops = conv_flops(gen), conv_flops(disc)
     g_prof, d_prof = profiler_flops(gen), profiler_flops(disc)
-    mse_train_flops = 3 * g_flops
-    gan_train_flops = 3 * (g_flops + 2 * d_flops)
+    train_flops = {"mse": 3 * g_flops, "gan": 3 * (g_flops + 2 * d_flops)}
+    baselines = [b for kind in timings for _, b in timings[kind][0]]
 
     rows = [
         ("machine", f"{cpu_model()}, {usable_cores()} usable cores of {os.cpu_count()}"
@@ -175,31 +197,34 @@ def main(argv=None):
                      f"-{config.max_width} ({gen.count_params() / 1e6:.2f} M params), "
                      f"discriminator width {config.disc_width} "
                      f"({disc.count_params() / 1e6:.2f} M params)"),
-        ("batch, timed steps", f"{config.batch_size}, {args.steps} (+{args.warmup} warm-up)"),
-        ("generator forward FLOPs/image", f"{g_flops / 1e6:.1f} M (profiler: {g_prof / 1e6:.1f} M)"),
+        ("batch, timed steps", f"{config.batch_size}, {args.steps} per kind in {args.rounds} "
+                               f"rounds (+{args.warmup} warm-up)"),
+        ("generator forward FLOPs/image",
+         f"{g_flops / 1e6:.1f} M analytic (profiler: {g_prof / 1e6:.1f} M)"),
         ("discriminator forward FLOPs/image",
-         f"{d_flops / 1e6:.1f} M (profiler: {d_prof / 1e6:.1f} M)"),
-        ("matmul baseline", f"{args.matmul_size}x{args.matmul_size} float32: "
-                            f"{matmul / 1e9:.1f} GFLOP/s (before {matmul_before / 1e9:.1f}, "
-                            f"after {matmul_after / 1e9:.1f})"),
+         f"{d_flops / 1e6:.1f} M analytic (profiler: {d_prof / 1e6:.1f} M)"),
+        ("matmul baseline, GFLOP/s", f"{args.matmul_size}x{args.matmul_size} float32: "
+                                     + spread([b / 1e9 for b in baselines], "{:.1f}")),
     ]
-    for name, ips, step_s, compile_s, flops in (
-            ("MSE step", mse_ips, mse_step_s, mse_compile_s, mse_train_flops),
-            ("GAN step", gan_ips, gan_step_s, gan_compile_s, gan_train_flops)):
-        rate = ips * flops
-        rows.append((name, f"{ips:8.1f} images/s ({step_s * 1e3:.0f} ms/step; first "
-                           f"{args.warmup} steps incl. compile {compile_s:.1f} s), "
-                           f"{flops / 1e6:.0f} MFLOP/image trained, {rate / 1e9:.2f} GFLOP/s = "
-                           f"{rate / matmul:.1%} of the matmul"))
+    for kind, name in (("mse", "MSE step"), ("gan", "GAN step")):
+        results, warmup_s, _ = timings[kind]
+        flops = train_flops[kind]
+        rows.append((f"{name}, images/s", spread([ips for ips, _ in results], "{:.1f}")
+                     + f"; {flops / 1e6:.0f} MFLOP/image trained; warm-up incl. compile "
+                       f"{warmup_s:.1f} s"))
+        rows.append((f"{name}, GFLOP/s / matmul",
+                     spread([ips * flops / 1e9 for ips, _ in results], "{:.1f}") + " GFLOP/s = "
+                     + spread([100 * ips * flops / base for ips, base in results], "{:.0f}%")
+                     + " of the matmul"))
     width = max(len(name) for name, _ in rows)
-    print(f"{'what':{width}s} | value")
+    print(f"{'what':{width}s} | value (median (min-max) over rounds)")
     print(f"{'-' * width}-|-{'-' * 60}")
     for name, value in rows:
         print(f"{name:{width}s} | {value}")
     if os.getloadavg()[0] > usable_cores() * 0.5:
         print(f"\nNote: the machine was busy (load {load_average()} on {usable_cores()} cores): "
-              "other processes compete, so absolute rates are low; the ratio to the matmul, "
-              "timed in the same conditions, is the more telling number.")
+              "other processes compete, so absolute rates are low and noisy; the ratio to the "
+              "matmul, timed just before each block of steps, is the more telling number.")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Distribution strategies for `train(..., strategy=...)`: one device, several GPUs, several machines.
+"""Distribution strategies for `train(..., strategy=...)`: one device, several GPUs or machines.
 
 `train` runs every step under a tf.distribute strategy and averages the losses over the *global*
 batch, and the networks' BatchNormalization layers are synchronized, so a step on N replicas gives

@@ -7,15 +7,17 @@ postprocess_tens).
 
 Speed and memory. A 12 MP scan is rendered in tiles of TILE_ROWS x TILE_COLS pixels by one fused,
 XLA-compiled kernel: bilinear upsampling of ab (two small matrix products), LAB -> sRGB and the
-8-bit rounding run in one pass over the tile, with float32 throughout. Working memory is a few tiles,
-whatever the image size; the output array itself is the only full-size allocation besides the
-input. Tiles have one fixed shape, so the kernel is compiled once per process (about a second),
-not once per image size.
+8-bit rounding run in one pass over the tile, in float32. Working memory is a few tiles whatever
+the image size; the output is the only full-size array besides the input. Tiles have one fixed
+shape, so the kernel is compiled once per process (1-3 s on a busy 2-core CPU), not once per
+image size. Colours outside sRGB are desaturated towards the grey of the same L instead of being
+clipped channel by channel, so the output's L is the input's up to 8-bit rounding.
 
 Edge-aware upsampling (a fast guided filter steered by the full-resolution L) was measured and not
-kept: on the 110 embedded photos, with the true ab squeezed to 64x64 and brought back, it did not
-beat plain bilinear (mean ab MSE 13.05 to 13.58 for the best settings vs 13.09 bilinear, worse
-for the rest; `python bench/bench_colorize.py --oracle` reruns the comparison).
+kept. On the 110 embedded photos, with the true ab squeezed to 64x64 and brought back, its best
+setting (guide at 256 px, radius 1) gave a mean ab MSE of 13.05 against 13.09 for bilinear, better
+on only a third of the photos, and the other settings were worse (up to 15.3);
+`python bench/bench_colorize.py --oracle` reruns the comparison.
 """
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from .models import load_generator
 __all__ = ["TILE_ROWS", "TILE_COLS", "MODELS_DIR", "SHIPPED_MODELS", "DEFAULT_IMAGE_MODELS",
            "ModelNotFoundError", "shipped_model_path", "shipped_models", "default_model_name",
            "load_model", "as_pixels", "image_l", "model_input", "predict_ab", "bilinear_weights",
-           "upsample_ab", "render", "lab_to_rgb_uint8", "colorize_image", "colorize_images",
+           "upsample_ab", "render", "colorize_image", "colorize_images",
            "iter_colorize", "grayscale_baseline", "side_by_side"]
 
 # =============================================================================================
@@ -219,8 +221,9 @@ def _tile_kernel(l_tile, ab_small, wy, wx):
     return tf.stack(channels, axis=-1)
 
 
-_KERNELS = {"xla": tf.function(_tile_kernel, jit_compile=True),
-            "graph": tf.function(_tile_kernel)}
+# autograph=False: plain Python loops over constants, nothing to convert (and no source reading).
+_KERNELS = {"xla": tf.function(_tile_kernel, jit_compile=True, autograph=False),
+            "graph": tf.function(_tile_kernel, autograph=False)}
 _kernel_kind = "xla"
 
 
@@ -230,8 +233,7 @@ def _run_kernel(*args):
     if _kernel_kind == "xla":
         try:
             return _KERNELS["xla"](*args)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-                tf.errors.NotFoundError, tf.errors.InternalError):
+        except tf.errors.OpError:  # no XLA here; a real runtime error will recur just below
             _kernel_kind = "graph"
     return _KERNELS["graph"](*args)
 
@@ -271,17 +273,6 @@ def render(pixels, ab_small):
     return out
 
 
-def lab_to_rgb_uint8(l_full, ab_full):
-    """Full-resolution L (H, W) and ab (H, W, 2) -> uint8 RGB (the plain path, in row blocks)."""
-    from .colour import lab_to_rgb
-    height = l_full.shape[0]
-    out = np.empty(l_full.shape + (3,), np.uint8)
-    for top in range(0, height, 512):
-        lab = np.concatenate([l_full[top:top + 512, :, None], ab_full[top:top + 512]], axis=2)
-        out[top:top + 512] = (lab_to_rgb(lab).numpy() * 255.0 + 0.5).astype(np.uint8)
-    return out
-
-
 # =============================================================================================
 # Colorizing
 # =============================================================================================
@@ -313,12 +304,12 @@ def iter_colorize(generator, images, image_size=None, batch_size=8):
             yield render(pixels, ab_small)
 
 
+_NO_COLOUR = np.zeros((64, 64, 2), np.float32)  # the usual model size: no extra kernel compile
+
+
 def grayscale_baseline(image):
     """The ab = 0 baseline: the input's L with no colour, as uint8 RGB."""
     return render(as_pixels(image), _NO_COLOUR)
-
-
-_NO_COLOUR = np.zeros((64, 64, 2), np.float32)  # the usual model size: no extra kernel compile
 
 
 def side_by_side(*images, gap=4):

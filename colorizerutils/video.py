@@ -37,8 +37,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .colour import _LAB_EPS, _LAB_F_EPS, _LAB_KAPPA, _RGB_FROM_XYZ, _WHITE_D65, _XYZ_FROM_RGB
 from .data import VIDEO_EXTENSIONS, VideoReadError, ffmpeg_exe, find_files
-from .inference import as_pixels, grayscale_baseline, model_input, predict_ab, render
+from .inference import (as_pixels, bilinear_weights, grayscale_baseline, model_input,
+                        predict_ab, render)
 from .models import load_generator
 
 __all__ = ["DEFAULT_SMOOTHING", "DEFAULT_CRF", "DEFAULT_PRESET", "VideoWriteError", "VideoInfo",
@@ -157,6 +159,79 @@ def probe(path):
 # =============================================================================================
 # Y'CbCr <-> R'G'B' (the frames travel as 4:2:0 Y'CbCr; the colour maths is that of photos)
 # =============================================================================================
+# The fast path needs the colour as floats (one rounding at the very end: each extra rounding
+# is noise that x264 spends time and bits on), so LAB -> sRGB is written out here in numpy with
+# the same formulas and the same gamut mapping as inference.render (tested against it).
+_LUT_LEVELS = 65535  # 16-bit tables: errors below 0.03 of an 8-bit level and 0.01 in L
+_TABLES = {}
+
+
+def _tables():
+    """sRGB <-> linear lookup tables, built once."""
+    if not _TABLES:
+        grid = np.arange(_LUT_LEVELS + 1, dtype=np.float64) / _LUT_LEVELS
+        _TABLES["to_linear"] = np.where(grid > 0.04045, ((grid + 0.055) / 1.055) ** 2.4,
+                                        grid / 12.92).astype(np.float32)
+        _TABLES["to_srgb"] = np.where(grid > 0.0031308, 1.055 * grid ** (1 / 2.4) - 0.055,
+                                      grid * 12.92).astype(np.float32)
+    return _TABLES
+
+
+def _lookup(table, values):
+    """values in [0, 1] (clipped) -> table[nearest level]."""
+    index = values * np.float32(_LUT_LEVELS)
+    index += 0.5
+    np.clip(index, 0, _LUT_LEVELS, out=index)
+    return table[index.astype(np.int32)]
+
+
+def rgb_planes_to_l(r, g, b):
+    """sRGB planes, float in [0, 1] -> L in [0, 100] (colour.rgb_to_luminance_l via tables)."""
+    to_linear = _tables()["to_linear"]
+    k = _XYZ_FROM_RGB[1].astype(np.float32)
+    y = _lookup(to_linear, r) * k[0]
+    y += _lookup(to_linear, g) * k[1]
+    y += _lookup(to_linear, b) * k[2]
+    f = np.where(y > _LAB_EPS, np.cbrt(y), _LAB_KAPPA * y + 16.0 / 116.0)
+    return 116.0 * f - 16.0
+
+
+def _lab_f_inv(f):
+    return np.where(f > _LAB_F_EPS, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
+
+
+def lab_to_rgb_planes(l_channel, a, b):
+    """LAB planes -> sRGB planes (r, g, b), float32 in [0, 1], as inference.render computes them
+    (before its 8-bit rounding): colours outside sRGB are mixed with the grey of the same
+    luminance just enough to fit, so L is kept exactly."""
+    fy = (l_channel + 16.0) / 116.0
+    fx = fy + a * np.float32(1 / 500)
+    fz = np.maximum(fy - b * np.float32(1 / 200), 0.0)  # as scikit-image: negative z clipped
+    x, y, z = _lab_f_inv(fx), _lab_f_inv(fy), _lab_f_inv(fz)
+    m = (_RGB_FROM_XYZ * _WHITE_D65[None, :]).astype(np.float32)
+    linear = [row[0] * x + row[1] * y + row[2] * z for row in m]
+    high = np.maximum(np.maximum(linear[0], linear[1]), linear[2])
+    low = np.minimum(np.minimum(linear[0], linear[1]), linear[2])
+    t_high = np.where(high > 1.0, (1.0 - y) / np.maximum(high - y, 1e-12), 1.0)
+    t_low = np.where(low < 0.0, y / np.maximum(y - low, 1e-12), 1.0)
+    t = np.clip(np.minimum(t_high, t_low), 0.0, 1.0).astype(np.float32)
+    to_srgb = _tables()["to_srgb"]
+    return tuple(_lookup(to_srgb, y + t * (lin - y)) for lin in linear)
+
+
+_WEIGHTS = {}
+
+
+def _upsample(plane, height, width):
+    """(S, S) -> (height, width) bilinear, as inference.upsample_ab (weights cached per size)."""
+    key = (plane.shape, height, width)
+    if key not in _WEIGHTS:
+        _WEIGHTS[key] = (bilinear_weights(height, plane.shape[0]),
+                         np.ascontiguousarray(bilinear_weights(width, plane.shape[1]).T))
+    wy, wx_t = _WEIGHTS[key]
+    return wy @ np.ascontiguousarray(plane, np.float32) @ wx_t
+
+
 def ycbcr_to_rgb(y, cb, cr, matrix="bt709"):
     """Limited-range ("tv") 8-bit Y'CbCr planes of one size -> R'G'B' float32 planes in [0, 1]."""
     kr, kb = _LUMA_WEIGHTS[matrix]
@@ -622,26 +697,33 @@ class _FrameColorizer:
         return y, u, v
 
     def _prepare(self, raw):
-        """Frame bytes -> (pixels to colorize, half-size luma or None, generator input)."""
+        """Frame bytes -> (what _finish needs, the generator's input (1, S, S, 1))."""
         y, u, v = self._planes(raw)
         if self.exact:  # the full frame as RGB, then exactly what colorize_image does
             up = (lambda c: np.repeat(np.repeat(c, 2, axis=0), 2, axis=1))
             rgb = np.stack(ycbcr_to_rgb(y, up(u), up(v), self.matrix), axis=-1)
             pixels = as_pixels((rgb * 255.0 + 0.5).astype(np.uint8))
-            return pixels, None, model_input(pixels, self.image_size)
-        # Chroma resolution: each 2x2 block of luma with its own chroma sample.
+            return pixels, model_input(pixels, self.image_size)
+        # Chroma resolution: each 2x2 block of luma with its chroma sample, as float RGB.
         y_half = _mean_2x2(y)
-        pixels = as_pixels(np.stack(ycbcr_to_rgb(y_half, u, v, self.matrix), axis=-1))
-        return pixels, y_half, model_input(pixels, self.image_size)
+        rgb = ycbcr_to_rgb(y_half, u, v, self.matrix)
+        l_half = rgb_planes_to_l(*rgb)
+        return (l_half, y_half), model_input(np.stack(rgb, axis=-1), self.image_size)
 
-    def _finish(self, pixels, y_half, ab_small):
+    def _finish(self, prepared, ab_small):
         """Colour of one frame -> the bytes of the planes sent to the encoder."""
-        rgb = render(pixels, ab_small).astype(np.float32) * np.float32(1 / 255)
-        y_out, cb, cr = rgb_to_ycbcr(rgb[..., 0], rgb[..., 1], rgb[..., 2], self.matrix)
-        if self.exact:  # a whole 4:2:0 frame
+        if self.exact:  # a whole 4:2:0 frame, from render() as for photos
+            rgb = render(prepared, ab_small).astype(np.float32) * np.float32(1 / 255)
+            y_out, cb, cr = rgb_to_ycbcr(rgb[..., 0], rgb[..., 1], rgb[..., 2], self.matrix)
             return b"".join(p.tobytes() for p in (_to_u8(y_out), _to_u8(_mean_2x2(cb)),
                                                   _to_u8(_mean_2x2(cr))))
-        # Half size: luma correction (+128) to add to the source's luma, and the chroma.
+        # Half size, in float until the one rounding: the luma correction (+128) to add to the
+        # source's luma, and the chroma.
+        l_half, y_half = prepared
+        h, w = l_half.shape
+        rgb = lab_to_rgb_planes(l_half, _upsample(ab_small[..., 0], h, w),
+                                _upsample(ab_small[..., 1], h, w))
+        y_out, cb, cr = rgb_to_ycbcr(*rgb, self.matrix)
         correction = y_out - y_half
         correction += 128.0
         return b"".join(_to_u8(p).tobytes() for p in (correction, cb, cr))
@@ -655,15 +737,15 @@ class _FrameColorizer:
             self._last_input = raw
         prepared = [self._prepare(batch[i][1]) for i in fresh]
         if prepared:
-            ab_small = predict_ab(self.generator, np.concatenate([p[2] for p in prepared]))
+            ab_small = predict_ab(self.generator, np.concatenate([p[1] for p in prepared]))
         outputs, results = {}, []
         for k, i in enumerate(fresh):
-            pixels, y_half, l_input = prepared[k]
+            state, l_input = prepared[k]
             cut = self.cut_detector.update(l_input[0, :, :, 0] * 50.0 + 50.0)
             if cut:
                 self.cuts.append(self.frames + i)
             ab = ab_small[k] if self.smoother is None else self.smoother.update(ab_small[k], cut)
-            outputs[i] = self._finish(pixels, y_half, ab)
+            outputs[i] = self._finish(state, ab)
         for i, (timestamp, _) in enumerate(batch):
             if i in outputs:
                 self._last_output = outputs[i]

@@ -1,6 +1,7 @@
-"""colorize.py, the command line: outputs (names, formats, sizes, L), reruns, dry runs, every kind of
-bad input named with its reason while the batch goes on, refusing to overwrite inputs, exit
-codes, and interruption (temporary names, a killed run, a rerun that completes the rest).
+"""colorize.py, the command line: outputs (names, formats, sizes, L), reruns, dry runs, every kind
+of bad input named with its reason while the batch goes on, refusing to overwrite inputs, exit
+codes, interruption (temporary names, a killed run, a rerun that completes the rest), and the
+main job's side-by-sides.
 
 The CLI runs in-process (`colorize.main(argv)`) so that TensorFlow starts once; one test runs it
 as a subprocess to kill it. A tiny generator saved to a temporary folder is the model.
@@ -173,23 +174,34 @@ def _failure_line(batch, name):
 def test_unreadable_files_are_named_with_their_reason(bad_batch, name, reason):
     line = _failure_line(bad_batch, name)
     assert line is not None and reason in line, bad_batch["stdout"]
-    assert not (bad_batch["out"] / name).exists() and not (bad_batch["out"] / (name[:-4] + ".png")).exists()
+    assert not any(p.stem == name[:-4] for p in bad_batch["out"].iterdir())
     assert name in bad_batch["stderr"]  # also reported when it happened
 
 
 def test_missing_input_is_named_and_the_batch_exits_1(bad_batch):
     assert bad_batch["code"] == colorize.EXIT_FAILED
     assert "such.png: no such file or folder" in bad_batch["stdout"]
-    expected_failures = 5 + (0 if hasattr(cu, "colorize_video") else 1)
-    assert f"{expected_failures} failed" in bad_batch["stdout"]
+    assert "5 failed" in bad_batch["stdout"]
 
 
-def test_video_says_not_supported_until_video_support_lands(bad_batch):
-    if hasattr(cu, "colorize_video"):
-        assert (bad_batch["out"] / "clip.mp4").is_file()
-    else:
-        line = _failure_line(bad_batch, "clip.mp4")
-        assert line is not None and "video not supported yet" in line
+def test_video_in_the_batch_comes_out_as_mp4(bad_batch):
+    import imageio_ffmpeg
+    output = bad_batch["out"] / "clip.mp4"
+    assert output.is_file(), bad_batch["stdout"]
+    reader = imageio_ffmpeg.read_frames(str(output))
+    assert next(reader)["size"] == (32, 32)
+    assert sum(1 for _ in reader) == 5
+
+
+def test_without_video_support_a_video_fails_with_a_clear_reason(tmp_path, model, monkeypatch):
+    monkeypatch.delattr(cu, "colorize_video", raising=False)
+    _write_tiny_video(tmp_path / "clip.mp4")
+    photo_crop(20, 10).save(tmp_path / "a.png")
+    code, stdout, _ = run_cli(tmp_path / "clip.mp4", tmp_path / "a.png", "-o", tmp_path / "out",
+                              "--model", model)
+    assert code == colorize.EXIT_FAILED and "1 colorized" in stdout
+    assert "clip.mp4: video not supported yet" in stdout
+    assert not (tmp_path / "out" / "clip.mp4").exists()
 
 
 @pytest.mark.parametrize("name,output", [
@@ -338,3 +350,28 @@ def test_killed_run_leaves_only_complete_outputs_and_a_rerun_finishes(tmp_path, 
     assert code == 0
     assert f"{len(names) - len(finished)} colorized, {len(finished)} skipped" in stdout
     assert sorted(p.name for p in out.iterdir()) == names  # stale partial files removed too
+
+
+# ---------------------------------------------------------------------------------------------
+# The main job (`make run`): the shipped samples, side by side
+# ---------------------------------------------------------------------------------------------
+def test_main_job_writes_one_side_by_side_per_sample(tmp_path, monkeypatch, capsys):
+    from colorizerutils import main as main_job
+    models = tmp_path / "models"
+    monkeypatch.setattr(inference, "MODELS_DIR", models)
+    assert main_job.main(["--output", str(tmp_path / "none")]) == 0
+    assert "no trained model is shipped yet" in capsys.readouterr().out
+    cu.save_generator(cu.build_generator(64, width=8, max_width=16), models / "mse_generator",
+                      width=8, max_width=16)
+    assert main_job.main(["--output", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    samples = sorted(p.name for p in main_job.DEFAULT_SAMPLES.glob("*.jpg"))
+    assert len(samples) >= 3 and str(tmp_path / "out") in printed
+    for name in samples:
+        grey = Image.open(main_job.DEFAULT_SAMPLES / name)
+        width = grey.width
+        # input | mse | original, each under a label strip, 4-pixel gaps
+        with Image.open(tmp_path / "out" / name) as sheet:
+            assert sheet.size == (3 * width + 2 * 4, grey.height + main_job._LABEL_HEIGHT)
+        with Image.open(tmp_path / "none" / name) as sheet:
+            assert sheet.size == (2 * width + 4, grey.height + main_job._LABEL_HEIGHT)

@@ -93,8 +93,8 @@ def test_out_of_gamut_colours_keep_l_and_hue(photo):
     rgb = photo[:200, :300]
     output = cu.colorize_image(ConstantAbGenerator(0.9, -0.9), rgb)
     assert _max_dl(output, cu.image_l(rgb)) < 0.6
-    clipped = (np.clip(lab2rgb(np.dstack([cu.image_l(rgb), np.full(rgb.shape[:2], 99.0),
-                                          np.full(rgb.shape[:2], -99.0)])), 0, 1) * 255).astype(np.uint8)
+    lab = np.dstack([cu.image_l(rgb), np.full(rgb.shape[:2], 99.0), np.full(rgb.shape[:2], -99.0)])
+    clipped = (np.clip(lab2rgb(lab), 0, 1) * 255).astype(np.uint8)
     assert _max_dl(clipped, cu.image_l(rgb)) > 3  # the problem being avoided is real here
     # the hue stays that of (a, b) = (+, -): purple-magenta, where the output has colour
     lab_out = rgb2lab(output)
@@ -171,7 +171,8 @@ def test_grayscale_baseline_of_a_grey_image_is_the_image(photo):
 # Batches and memory
 # ---------------------------------------------------------------------------------------------
 def test_batches_of_different_sizes_give_the_single_image_results(tiny_generator, photo):
-    images = [photo[:50, :80], photo[100:301, 10:45], np.asarray(Image.fromarray(photo).convert("L"))]
+    grey = np.asarray(Image.fromarray(photo).convert("L"))
+    images = [photo[:50, :80], photo[100:301, 10:45], grey]
     outputs = cu.colorize_images(tiny_generator, images, batch_size=2)
     assert [o.shape[:2] for o in outputs] == [im.shape[:2] for im in images]
     for image, output in zip(images, outputs):
@@ -209,7 +210,8 @@ def test_default_model_prefers_gan_and_missing_models_say_what_to_do(tmp_path, m
     assert cu.shipped_models() == ["mse", "gan"] and cu.default_model_name() == "gan"
     loaded = cu.load_model("gan")
     grey = np.full((20, 30), 100, np.uint8)
-    np.testing.assert_array_equal(cu.colorize_image(loaded, grey), cu.colorize_image(generator, grey))
+    np.testing.assert_array_equal(cu.colorize_image(loaded, grey),
+                                  cu.colorize_image(generator, grey))
     assert cu.load_model(tmp_path / "mse_generator.weights.h5").input_shape == (None, 64, 64, 1)
     with pytest.raises(cu.ModelNotFoundError, match="not a saved generator"):
         cu.load_model(tmp_path / "nothing_here")

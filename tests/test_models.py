@@ -1,5 +1,6 @@
 """The networks: shapes, value ranges, the PatchGAN grid, the default weights-file size, seeding of
-the initial weights, and saving/loading a generator for inference (JSON settings + weights, no code).
+the initial weights, and saving/loading a generator for inference (JSON settings + weights, no
+code).
 
 Small widths (8/16) keep every test well under a second or two on a busy CPU.
 """
@@ -54,7 +55,7 @@ def test_generator_dropout_only_in_training_mode():
 
 
 def test_default_generator_weights_file_at_most_16_mb(tmp_path):
-    """The generator that TrainConfig() trains (not build_generator's own defaults) ships <= 16 MB."""
+    """The generator that TrainConfig() trains is the one built, and its file is <= 16 MB."""
     config = cu.TrainConfig()
     state = cu.build_train_state(config)
     gen = state.generator

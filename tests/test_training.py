@@ -1,10 +1,10 @@
 """Losses, training steps and the training loop: values of the loss parts, what the steps update,
-overfitting one batch, seeding, non-finite losses, resuming a killed run, and two replicas giving the
-same update as one device.
+overfitting one batch, seeding, non-finite losses, resuming a killed run, and two replicas giving
+the same update as one device.
 
-Tiny networks (width 8/16, 32x32 crops, batch 4) keep it to seconds per test; the two tests that
-need a fresh process (kill -9 and resume; a CPU split into two logical devices) start Python
-subprocesses and take longer (~20-40 s each on two busy cores).
+Tiny networks (width 8/16, 32x32 crops, batch 4) keep it to seconds per test. What needs a fresh
+process starts Python subprocesses: kill -9 and resume (two runs), and a CPU split into two logical
+devices (one run shared by two tests); each takes ~10-20 s of CPU.
 """
 import json
 import math
@@ -50,13 +50,12 @@ def write_tiny_photos(folder, n=10, seed=0):
     """n small PNGs (48x64): smooth colour ramps with a coloured disc, so colour relates to L."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:48, 0:64] / 64.0
+    yy, xx = np.mgrid[0:48, 0:64].astype(np.float64)
     for i in range(n):
         c = rng.uniform(0.0, 1.0, (3, 3))
-        rgb = np.stack([c[k, 0] + c[k, 1] * yy + c[k, 2] * xx for k in range(3)], axis=-1)
+        rgb = np.stack([c[k, 0] + (c[k, 1] * yy + c[k, 2] * xx) / 64 for k in range(3)], axis=-1)
         cy, cx, r = rng.uniform(10, 38), rng.uniform(10, 54), rng.uniform(6, 14)
-        rgb[(np.mgrid[0:48, 0:64][0] - cy) ** 2 + (np.mgrid[0:48, 0:64][1] - cx) ** 2 < r * r] = \
-            rng.uniform(0.0, 1.0, 3)
+        rgb[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0.0, 1.0, 3)
         Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
     return folder
 
@@ -198,6 +197,11 @@ def test_gan_generator_mse_falls_on_one_batch():
 # The loop: seeds, settings, non-finite losses
 # ---------------------------------------------------------------------------------------------
 def test_seeded_runs_give_the_same_losses(tiny_data, tmp_path):
+    """Two short runs after set_seed(123), dropout on: same losses, validation and weights.
+
+    (Both run in this process; that set_seed, not the process, decides the initial weights is
+    tests/test_models.py::test_initial_weights_follow_set_seed.)
+    """
     config = tiny_config(steps=4, eval_every=2, checkpoint_every=4, dropout=0.5)
     results = []
     for name in ("a", "b"):
@@ -207,7 +211,8 @@ def test_seeded_runs_give_the_same_losses(tiny_data, tmp_path):
     assert first["steps"] == second["steps"] == 4
     assert first["history"] == second["history"]
     assert first["last_train_losses"] == second["last_train_losses"]
-    for a, b in zip(first["state"].generator.get_weights(), second["state"].generator.get_weights()):
+    weights = [r["state"].generator.get_weights() for r in results]
+    for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
 
 
@@ -221,6 +226,7 @@ def test_rerun_with_other_settings_is_refused(tmp_path):
 
 
 def _restore(config, checkpoint):
+    """A fresh state restored from a checkpoint file (through train()'s own checkpoint layout)."""
     state = cu.build_train_state(config)
     training._checkpoint(state).restore(str(checkpoint)).assert_existing_objects_matched()
     return state
@@ -354,7 +360,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_photo_dir, tmp_path):
 
     # 2. the same command again: it continues from that checkpoint, with the optimiser's state
     second = subprocess.run(args, env=_child_env(), capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
     assert f"Resuming {run_dir} from step {resumed_from} " in second.stdout
     restored = json.loads(re.search(r"^RESTORED (.*)$", second.stdout, re.M).group(1))
     result = json.loads(re.search(r"^RESULT (.*)$", second.stdout, re.M).group(1))
@@ -376,14 +382,16 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_photo_dir, tmp_path):
 # Two replicas (a CPU split into two logical devices) give the same update as one device
 # ---------------------------------------------------------------------------------------------
 _DISTRIBUTED_CHILD = r"""
-import sys
+import json, sys, traceback
 from colorizerutils import distribute
 devices = distribute.split_cpu(2)  # before TensorFlow initialises: hence a fresh process
 import numpy as np
 import tensorflow as tf
 import colorizerutils as cu
 
-out_path, mode = sys.argv[1], sys.argv[2]
+out_path, mode, photo_dir, run_dir = sys.argv[1:5]
+mirrored = distribute.make_strategy("mirrored", devices)
+assert mirrored.num_replicas_in_sync == 2, mirrored.num_replicas_in_sync
 l_norm = tf.random.stateless_uniform((4, 32, 32, 1), (1, 2), -1.0, 1.0)
 ab_norm = 0.3 * tf.tanh(tf.random.stateless_normal((4, 32, 32, 2), (3, 4)) + 2.0 * l_norm)
 
@@ -418,8 +426,6 @@ def one_step(kind, strategy, initial=None):
     return initial, result
 
 
-mirrored = distribute.make_strategy("mirrored", devices)
-assert mirrored.num_replicas_in_sync == 2, mirrored.num_replicas_in_sync
 out = {}
 for kind in ("mse", "gan"):
     initial, one = one_step(kind, tf.distribute.get_strategy())
@@ -428,16 +434,57 @@ for kind in ("mse", "gan"):
     out.update({f"{kind}/two/{k}": v for k, v in two.items()})
     out[f"{kind}/initial/model0/0"] = initial[0][0]
 np.savez(out_path, **out)
+
+# The whole loop, train(), on one device and on the two replicas: same seed, same data
+report = {}
+if photo_dir:
+    data = cu.load_image_dataset(photo_dir, image_size=32, batch_size=4, short_side=48,
+                                 verbose=False)
+    config = cu.TrainConfig(kind="mse", steps=2, batch_size=4, image_size=32, width=8,
+                            max_width=16, dropout=0.0, eval_every=2, checkpoint_every=2,
+                            log_every=1, sample_every=1000)
+    for name, strategy in (("one", tf.distribute.get_strategy()), ("two", mirrored)):
+        cu.set_seed(0)
+        try:
+            result = cu.train(config, data, f"{run_dir}/{name}", strategy=strategy,
+                              progress=False)
+            report[name] = {"steps": result["steps"], "losses": result["last_train_losses"],
+                            "val_mse": result["history"]["val_mse"]}
+        except Exception:
+            report[name] = {"error": traceback.format_exc()}
+with open(out_path + ".json", "w") as f:
+    json.dump(report, f)
 """
 
 
-@pytest.mark.parametrize("mode", [
-    "eager",
-    pytest.param("graph", marks=pytest.mark.skipif(
-        not os.environ.get("COLORIZER_SLOW_TESTS"),
-        reason="compiled two-replica GAN step: 1-2 min on 2 CPUs; set COLORIZER_SLOW_TESTS=1")),
-])
-def test_two_replicas_make_the_same_update_as_one_device(tmp_path, mode):
+def _run_distributed_child(folder, mode, photo_dir=""):
+    out_path = folder / "steps.npz"
+    child = subprocess.run([sys.executable, "-c", _DISTRIBUTED_CHILD, str(out_path), mode,
+                            str(photo_dir), str(folder / "runs")],
+                           env=_child_env(), capture_output=True, text=True, timeout=900)
+    assert child.returncode == 0, (child.stdout + child.stderr)[-4000:]
+    return np.load(out_path), json.loads(Path(f"{out_path}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def two_replicas(tmp_path_factory, tiny_photo_dir):
+    """One subprocess for both tests below: its start-up is the expensive part."""
+    return _run_distributed_child(tmp_path_factory.mktemp("replicas"), "eager", tiny_photo_dir)
+
+
+def _assert_same_update(results):
+    for kind, n_losses in (("mse", 1), ("gan", 4)):
+        one = sorted(k for k in results.files if k.startswith(f"{kind}/one/"))
+        assert sum(k.startswith(f"{kind}/one/loss/") for k in one) == n_losses
+        for key in one:
+            np.testing.assert_allclose(results[key.replace("/one/", "/two/")], results[key],
+                                       rtol=1e-4, atol=1e-6, err_msg=key)
+        # not vacuous: the step moved the weights
+        assert not np.allclose(results[f"{kind}/one/model0/0"],
+                               results[f"{kind}/initial/model0/0"])
+
+
+def test_two_replicas_make_the_same_update_as_one_device(two_replicas):
     """MirroredStrategy over two logical CPUs vs one device, same global batch of 4, same initial
     weights: same losses, weights (BatchNorm statistics included) and Adam moments after one MSE
     step and one GAN step.
@@ -446,19 +493,30 @@ def test_two_replicas_make_the_same_update_as_one_device(tmp_path, mode):
     moments (which hold the gradient itself) are compared too: a loss averaged over the replica's
     batch instead of the global one, or unsynchronized BatchNorm, fails here.
     """
-    out_path = tmp_path / "steps.npz"
-    child = subprocess.run([sys.executable, "-c", _DISTRIBUTED_CHILD, str(out_path), mode],
-                           env=_child_env(), capture_output=True, text=True, timeout=600)
-    assert child.returncode == 0, child.stdout + child.stderr
-    results = np.load(out_path)
-    for kind, n_keys in (("mse", 1), ("gan", 4)):
-        one = sorted(k for k in results.files if k.startswith(f"{kind}/one/"))
-        assert sum(k.startswith(f"{kind}/one/loss/") for k in one) == n_keys
-        for key in one:
-            np.testing.assert_allclose(results[key.replace("/one/", "/two/")], results[key],
-                                       rtol=1e-4, atol=1e-6, err_msg=key)
-    # not vacuous: the step moved the weights
-    assert not np.allclose(results["gan/one/model0/0"], results["gan/initial/model0/0"])
+    _assert_same_update(two_replicas[0])
+
+
+@pytest.mark.skipif(not os.environ.get("COLORIZER_SLOW_TESTS"),
+                    reason="compiled two-replica GAN step: 1-2 min on 2 CPUs; "
+                           "set COLORIZER_SLOW_TESTS=1")
+def test_two_replicas_make_the_same_update_as_one_device_compiled(tmp_path):
+    _assert_same_update(_run_distributed_child(tmp_path, "graph")[0])
+
+
+def test_train_on_two_replicas_matches_one_device(two_replicas):
+    """train() itself under MirroredStrategy: it runs, and gives the losses of one device.
+
+    Fails while train() converts its step counter with int(state.step): under a multi-device
+    strategy that is a MirroredVariable, which int() refuses (TypeError).
+    """
+    report = two_replicas[1]
+    for name in ("one", "two"):
+        assert "error" not in report[name], report[name]["error"]
+    one, two = report["one"], report["two"]
+    assert one["steps"] == two["steps"] == 2
+    for key in one["losses"]:
+        np.testing.assert_allclose(two["losses"][key], one["losses"][key], rtol=1e-4)
+    np.testing.assert_allclose(two["val_mse"], one["val_mse"], rtol=1e-4)
 
 
 def test_make_strategy_kinds(monkeypatch):
