@@ -117,15 +117,19 @@ class Matmul:
         self.product().numpy()  # trace and warm up
 
     def flop_rate(self, seconds=1.0):
-        reps, start = 0, time.perf_counter()
+        """(FLOP per wall-clock second, FLOP per CPU-second of this process)."""
+        reps, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds or reps < 3:
             self.product().numpy()
             reps += 1
-        return 2.0 * self.n ** 3 * reps / (time.perf_counter() - start)
+        flops = 2.0 * self.n ** 3 * reps
+        return (flops / (time.perf_counter() - start),
+                flops / max(time.process_time() - cpu_start, 1e-9))
 
 
 def time_steps(kind, config, steps, warmup, rounds, matmul):
-    """Per round: (images/s of the step train() runs, matmul FLOP/s just before it).
+    """Per round: images per wall-clock second and per CPU-second of the step train() runs, and
+    the matmul's (FLOP/s, FLOP/CPU-s) just before it.
 
     Losses are fetched after every step, as train() does. Also returns the warm-up time (tracing
     and compiling) and the state (for counting FLOPs).
@@ -144,10 +148,12 @@ def time_steps(kind, config, steps, warmup, rounds, matmul):
     results = []
     for _ in range(rounds):
         baseline = matmul.flop_rate()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(per_round):
             {k: float(v) for k, v in step(l_norm, ab_norm).items()}
-        results.append((per_round * config.batch_size / (time.perf_counter() - start), baseline))
+        images = per_round * config.batch_size
+        results.append((images / (time.perf_counter() - start),
+                        images / max(time.process_time() - cpu_start, 1e-9), baseline))
     return results, warmup_s, state
 
 
@@ -185,7 +191,7 @@ def main(argv=None):
     g_flops, d_flops = conv_flops(gen), conv_flops(disc)
     g_prof, d_prof = profiler_flops(gen), profiler_flops(disc)
     train_flops = {"mse": 3 * g_flops, "gan": 3 * (g_flops + 2 * d_flops)}
-    baselines = [b for kind in timings for _, b in timings[kind][0]]
+    baselines = [b for kind in timings for _, _, b in timings[kind][0]]
 
     rows = [
         ("machine", f"{cpu_model()}, {usable_cores()} usable cores of {os.cpu_count()}"
@@ -203,19 +209,27 @@ def main(argv=None):
          f"{g_flops / 1e6:.1f} M analytic (profiler: {g_prof / 1e6:.1f} M)"),
         ("discriminator forward FLOPs/image",
          f"{d_flops / 1e6:.1f} M analytic (profiler: {d_prof / 1e6:.1f} M)"),
-        ("matmul baseline, GFLOP/s", f"{args.matmul_size}x{args.matmul_size} float32: "
-                                     + spread([b / 1e9 for b in baselines], "{:.1f}")),
+        ("matmul baseline", f"{args.matmul_size}x{args.matmul_size} float32: "
+                            + spread([b[0] / 1e9 for b in baselines], "{:.1f}") + " GFLOP/s; "
+                            + spread([b[1] / 1e9 for b in baselines], "{:.1f}")
+                            + " GFLOP per CPU-second"),
     ]
     for kind, name in (("mse", "MSE step"), ("gan", "GAN step")):
         results, warmup_s, _ = timings[kind]
         flops = train_flops[kind]
-        rows.append((f"{name}, images/s", spread([ips for ips, _ in results], "{:.1f}")
+        rows.append((f"{name}, images/s", spread([ips for ips, _, _ in results], "{:.1f}")
                      + f"; {flops / 1e6:.0f} MFLOP/image trained; warm-up incl. compile "
                        f"{warmup_s:.1f} s"))
-        rows.append((f"{name}, GFLOP/s / matmul",
-                     spread([ips * flops / 1e9 for ips, _ in results], "{:.1f}") + " GFLOP/s = "
-                     + spread([100 * ips * flops / base for ips, base in results], "{:.0f}%")
-                     + " of the matmul"))
+        rows.append((f"{name}, vs matmul (wall)",
+                     spread([ips * flops / 1e9 for ips, _, _ in results], "{:.1f}")
+                     + " GFLOP/s = "
+                     + spread([100 * ips * flops / b[0] for ips, _, b in results], "{:.0f}%")
+                     + " of the matmul's"))
+        rows.append((f"{name}, vs matmul (CPU time)",
+                     spread([ipc * flops / 1e9 for _, ipc, _ in results], "{:.1f}")
+                     + " GFLOP per CPU-s = "
+                     + spread([100 * ipc * flops / b[1] for _, ipc, b in results], "{:.0f}%")
+                     + " of the matmul's"))
     width = max(len(name) for name, _ in rows)
     print(f"{'what':{width}s} | value (median (min-max) over rounds)")
     print(f"{'-' * width}-|-{'-' * 60}")
@@ -223,8 +237,9 @@ def main(argv=None):
         print(f"{name:{width}s} | {value}")
     if os.getloadavg()[0] > usable_cores() * 0.5:
         print(f"\nNote: the machine was busy (load {load_average()} on {usable_cores()} cores): "
-              "other processes compete, so absolute rates are low and noisy; the ratio to the "
-              "matmul, timed just before each block of steps, is the more telling number.")
+              "other processes compete, so wall-clock rates are low and noisy. The rates per "
+              "CPU-second of this process (and their ratio to the matmul's) depend far less on "
+              "the competition.")
 
 
 if __name__ == "__main__":

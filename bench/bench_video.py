@@ -96,8 +96,8 @@ def _usage():
 
 
 def worker_ffmpeg(clip, out, preset, crf):
-    import colorizerutils as cu
-    cmd = [cu.ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-c:v",
+    import imageio_ffmpeg  # not colorizerutils: this process should not hold TensorFlow
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-c:v",
            "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags",
            "+faststart", str(out)]
     start = time.perf_counter()
@@ -105,7 +105,7 @@ def worker_ffmpeg(clip, out, preset, crf):
         subprocess.run(cmd, check=True)
     wall = time.perf_counter() - start
     own, kids = _usage()
-    frames = cu.probe(out).expected_frames
+    frames = imageio_ffmpeg.count_frames_and_secs(str(out))[0]
     return {"wall": wall, "cpu_children": kids.ru_utime + kids.ru_stime, "frames": frames,
             "peak_sampled_mb": peak.peak_kb / 1024, "peak_children_mb": kids.ru_maxrss / 1024}
 

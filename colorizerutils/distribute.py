@@ -10,6 +10,8 @@ import os
 
 import tensorflow as tf
 
+__all__ = ["STRATEGY_KINDS", "split_cpu", "read_tf_config", "make_strategy", "is_chief"]
+
 STRATEGY_KINDS = ("auto", "default", "mirrored", "multiworker")
 
 

@@ -23,7 +23,11 @@ def show_training_samples(dataset, n=16, title="Training samples (random-scale c
 
 
 def plot_curves(log_dir, tags, title=None, smooth=0.0, ax=None):
-    """Draw TensorBoard scalars from `log_dir` with matplotlib (so they show on a static page)."""
+    """Draw TensorBoard scalars from `log_dir` with matplotlib (so they show on a static page).
+
+    `smooth` is the weight of an exponential moving average applied to the training curves, as in
+    TensorBoard's slider; validation curves (a point every few hundred steps) are drawn raw.
+    """
     series = read_scalars(log_dir)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
@@ -31,7 +35,7 @@ def plot_curves(log_dir, tags, title=None, smooth=0.0, ax=None):
         if tag not in series:
             continue
         steps, values = series[tag]
-        if smooth > 0 and len(values) > 1:
+        if smooth > 0 and len(values) > 1 and "validation" not in tag:  # noisy training curves only
             out, acc = [], values[0]
             for v in values:
                 acc = smooth * acc + (1 - smooth) * v

@@ -35,12 +35,12 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .colour import _LAB_EPS, _LAB_F_EPS, _LAB_KAPPA, _RGB_FROM_XYZ, _WHITE_D65, _XYZ_FROM_RGB
 from .data import VIDEO_EXTENSIONS, VideoReadError, ffmpeg_exe, find_files
-from .inference import (as_pixels, bilinear_weights, grayscale_baseline, model_input,
-                        predict_ab, render)
+from .inference import as_pixels, grayscale_baseline, model_input, predict_ab, render
 from .models import load_generator
 
 __all__ = ["DEFAULT_SMOOTHING", "DEFAULT_CRF", "DEFAULT_PRESET", "VideoWriteError", "VideoInfo",
@@ -179,10 +179,8 @@ def _tables():
 
 def _lookup(table, values):
     """values in [0, 1] (clipped) -> table[nearest level]."""
-    index = values * np.float32(_LUT_LEVELS)
-    index += 0.5
-    np.clip(index, 0, _LUT_LEVELS, out=index)
-    return table[index.astype(np.int32)]
+    index = (values * np.float32(_LUT_LEVELS) + np.float32(0.5)).astype(np.intp)
+    return np.take(table, index, mode="clip")
 
 
 def rgb_planes_to_l(r, g, b):
@@ -219,17 +217,11 @@ def lab_to_rgb_planes(l_channel, a, b):
     return tuple(_lookup(to_srgb, y + t * (lin - y)) for lin in linear)
 
 
-_WEIGHTS = {}
-
-
 def _upsample(plane, height, width):
-    """(S, S) -> (height, width) bilinear, as inference.upsample_ab (weights cached per size)."""
-    key = (plane.shape, height, width)
-    if key not in _WEIGHTS:
-        _WEIGHTS[key] = (bilinear_weights(height, plane.shape[0]),
-                         np.ascontiguousarray(bilinear_weights(width, plane.shape[1]).T))
-    wy, wx_t = _WEIGHTS[key]
-    return wy @ np.ascontiguousarray(plane, np.float32) @ wx_t
+    """(S, S) -> (height, width) float32, bilinear with half-pixel centres: the same values as
+    inference.upsample_ab (to 1e-5), computed by Pillow (several times faster here)."""
+    image = Image.fromarray(np.ascontiguousarray(plane, np.float32), "F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
 
 
 def ycbcr_to_rgb(y, cb, cr, matrix="bt709"):
