@@ -5,7 +5,7 @@ own decode + H.264 encode of the same clip with the same x264 settings, in the s
                                 [--exact-seconds 1] [--memory-seconds 2 8]
 
 The clip is a slow pan over a real photo from resources/data/photos, upscaled to 1920x1080 by
-FFmpeg (25 fps). The generator is the shipped video model if there is one, else an untrained one
+FFmpeg (25 fps), in black and white (what a customer brings; --colour for a colour clip). The generator is the shipped video model if there is one, else an untrained one
 of the default architecture (speed does not depend on the weights). Each measurement runs in a
 fresh process; the baseline is measured before and after the colorization, and the ratio uses
 their mean (the machine may be shared). Peak memory: the peak of (Python + its FFmpeg children)
@@ -31,13 +31,16 @@ sys.path.insert(0, str(ROOT))
 PHOTO = ROOT / "resources" / "data" / "photos" / "lomiri__Bridge_by_Sander_Klootwijk.jpg"
 
 
-def make_clip(path, seconds, width=1920, height=1080, fps=25):
-    """A slow horizontal pan over the photo, upscaled; high quality H.264 (crf 16)."""
-    import colorizerutils as cu
+def make_clip(path, seconds, width=1920, height=1080, fps=25, colour=False):
+    """A slow horizontal pan over the photo, upscaled; black and white (what a customer brings)
+    unless `colour`; high quality H.264 (crf 16)."""
+    import imageio_ffmpeg
     scale = f"scale={int(width * 1.5)}:-2:flags=lanczos"
     crop = f"crop={width}:{height}:'(iw-{width})*t/{seconds}':'(ih-{height})/2'"
-    subprocess.run([cu.ffmpeg_exe(), "-v", "error", "-y", "-loop", "1", "-framerate", str(fps),
-                    "-i", str(PHOTO), "-vf", f"{scale},{crop},format=yuv420p", "-t", str(seconds),
+    grey = "" if colour else "format=gray,"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-loop", "1",
+                    "-framerate", str(fps), "-i", str(PHOTO),
+                    "-vf", f"{scale},{crop},{grey}format=yuv420p", "-t", str(seconds),
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", str(path)], check=True)
 
 
@@ -186,10 +189,12 @@ def main():
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--crf", type=int, default=18)
     parser.add_argument("--model", default="", help="shipped model name or generator path")
+    parser.add_argument("--colour", action="store_true",
+                        help="a colour clip instead of black and white")
     parser.add_argument("--exact-seconds", type=float, default=1.0,
                         help="also time exact=True on a clip this long (0: skip)")
-    parser.add_argument("--memory-seconds", type=float, nargs=2, default=(2.0, 8.0),
-                        help="two 640x360 clip lengths for the memory-vs-length check")
+    parser.add_argument("--memory-seconds", type=float, nargs="*", default=(2.0, 8.0),
+                        help="640x360 clip lengths for the memory-vs-length check (none: skip)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -205,10 +210,12 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "pan1080.mp4"
-        make_clip(clip, args.seconds)
+        make_clip(clip, args.seconds, colour=args.colour)
         model = args.model
         print(f"Machine: {machine()}")
-        print(f"Clip: {args.seconds:g} s slow pan over {PHOTO.name}, 1920x1080, 25 fps, H.264")
+        kind = "colour" if args.colour else "black and white"
+        print(f"Clip: {args.seconds:g} s slow pan over {PHOTO.name}, {kind}, 1920x1080, 25 fps, "
+              "H.264")
         print(f"x264: preset {args.preset}, crf {args.crf}; model: {describe_model(model)}\n")
         base1 = run_worker("ffmpeg", clip, tmp / "ff1.mp4", args.preset, args.crf)
         fast = run_worker("fast", clip, tmp / "fast.mp4", args.preset, args.crf, model)
@@ -219,7 +226,7 @@ def main():
                 ("FFmpeg decode + x264 (after)", base2, None)]
         if args.exact_seconds:
             short = tmp / "short1080.mp4"
-            make_clip(short, args.exact_seconds)
+            make_clip(short, args.exact_seconds, colour=args.colour)
             base_s = run_worker("ffmpeg", short, tmp / "ff_s.mp4", args.preset, args.crf)
             exact = run_worker("exact", short, tmp / "exact.mp4", args.preset, args.crf, model)
             rows += [(f"FFmpeg decode + x264, {args.exact_seconds:g} s clip", base_s, None),
@@ -247,7 +254,7 @@ def main():
             print("\nMemory vs length (640x360, 25 fps, default settings):")
             for seconds in args.memory_seconds:
                 clip_m = tmp / f"mem_{seconds:g}.mp4"
-                make_clip(clip_m, seconds, 640, 360)
+                make_clip(clip_m, seconds, 640, 360, colour=args.colour)
                 r = run_worker("fast", clip_m, tmp / f"mem_out_{seconds:g}.mp4", args.preset,
                                args.crf, model)
                 print(f"  {seconds:5g} s, {r['frames']:4d} frames: peak {r['peak_sampled_mb']:.0f} "

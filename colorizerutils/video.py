@@ -183,38 +183,56 @@ def _lookup(table, values):
     return np.take(table, index, mode="clip")
 
 
-def rgb_planes_to_l(r, g, b):
-    """sRGB planes, float in [0, 1] -> L in [0, 100] (colour.rgb_to_luminance_l via tables)."""
+def _luminance(r, g=None, b=None):
+    """sRGB planes, float in [0, 1] -> relative luminance Y (linear light); grey when g is None."""
     to_linear = _tables()["to_linear"]
+    if g is None:
+        return _lookup(to_linear, r)
     k = _XYZ_FROM_RGB[1].astype(np.float32)
     y = _lookup(to_linear, r) * k[0]
     y += _lookup(to_linear, g) * k[1]
     y += _lookup(to_linear, b) * k[2]
+    return y
+
+
+def _luminance_to_l(y):
     f = np.where(y > _LAB_EPS, np.cbrt(y), _LAB_KAPPA * y + 16.0 / 116.0)
     return 116.0 * f - 16.0
+
+
+def rgb_planes_to_l(r, g, b):
+    """sRGB planes, float in [0, 1] -> L in [0, 100] (colour.rgb_to_luminance_l via tables)."""
+    return _luminance_to_l(_luminance(r, g, b))
 
 
 def _lab_f_inv(f):
     return np.where(f > _LAB_F_EPS, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
 
 
-def lab_to_rgb_planes(l_channel, a, b):
+def lab_to_rgb_planes(l_channel, a, b, luminance=None):
     """LAB planes -> sRGB planes (r, g, b), float32 in [0, 1], as inference.render computes them
     (before its 8-bit rounding): colours outside sRGB are mixed with the grey of the same
-    luminance just enough to fit, so L is kept exactly."""
-    fy = (l_channel + 16.0) / 116.0
+    luminance just enough to fit, so L is kept exactly. `luminance`: Y of l_channel when known."""
+    fy = (l_channel + 16.0) * np.float32(1 / 116)
     fx = fy + a * np.float32(1 / 500)
     fz = np.maximum(fy - b * np.float32(1 / 200), 0.0)  # as scikit-image: negative z clipped
-    x, y, z = _lab_f_inv(fx), _lab_f_inv(fy), _lab_f_inv(fz)
+    x, z = _lab_f_inv(fx), _lab_f_inv(fz)
+    y = _lab_f_inv(fy) if luminance is None else luminance
     m = (_RGB_FROM_XYZ * _WHITE_D65[None, :]).astype(np.float32)
     linear = [row[0] * x + row[1] * y + row[2] * z for row in m]
     high = np.maximum(np.maximum(linear[0], linear[1]), linear[2])
     low = np.minimum(np.minimum(linear[0], linear[1]), linear[2])
-    t_high = np.where(high > 1.0, (1.0 - y) / np.maximum(high - y, 1e-12), 1.0)
-    t_low = np.where(low < 0.0, y / np.maximum(y - low, 1e-12), 1.0)
-    t = np.clip(np.minimum(t_high, t_low), 0.0, 1.0).astype(np.float32)
+    outside = np.flatnonzero((high > 1.0) | (low < 0.0))
+    if outside.size:  # only those pixels: usually few
+        y_out, high, low = y.reshape(-1)[outside], high.reshape(-1)[outside], low.reshape(-1)[outside]
+        t_high = np.where(high > 1.0, (1.0 - y_out) / np.maximum(high - y_out, 1e-12), 1.0)
+        t_low = np.where(low < 0.0, y_out / np.maximum(y_out - low, 1e-12), 1.0)
+        t = np.clip(np.minimum(t_high, t_low), 0.0, 1.0).astype(np.float32)
+        for lin in linear:
+            flat = lin.reshape(-1)
+            flat[outside] = y_out + t * (flat[outside] - y_out)
     to_srgb = _tables()["to_srgb"]
-    return tuple(_lookup(to_srgb, y + t * (lin - y)) for lin in linear)
+    return tuple(_lookup(to_srgb, lin) for lin in linear)
 
 
 def _upsample(plane, height, width):
@@ -247,7 +265,10 @@ def rgb_to_ycbcr(r, g, b, matrix="bt709"):
 
 
 def _to_u8(plane):
-    return np.clip(np.rint(plane), 0, 255).astype(np.uint8)
+    """Round to 8 bits (half up) with saturation."""
+    plane = plane + np.float32(0.5)
+    np.clip(plane, 0.0, 255.0, out=plane)
+    return plane.astype(np.uint8)
 
 
 def _mean_2x2(plane):
@@ -698,9 +719,15 @@ class _FrameColorizer:
             return pixels, model_input(pixels, self.image_size)
         # Chroma resolution: each 2x2 block of luma with its chroma sample, as float RGB.
         y_half = _mean_2x2(y)
-        rgb = ycbcr_to_rgb(y_half, u, v, self.matrix)
-        l_half = rgb_planes_to_l(*rgb)
-        return (l_half, y_half), model_input(np.stack(rgb, axis=-1), self.image_size)
+        if not (np.any(u != 128) or np.any(v != 128)):  # black-and-white film: R = G = B
+            grey = np.clip((y_half - 16.0) * np.float32(1 / 219), 0.0, 1.0)
+            luminance = _luminance(grey)
+            pixels = grey
+        else:
+            rgb = ycbcr_to_rgb(y_half, u, v, self.matrix)
+            luminance = _luminance(*rgb)
+            pixels = np.stack(rgb, axis=-1)
+        return (luminance, y_half), model_input(pixels, self.image_size)
 
     def _finish(self, prepared, ab_small):
         """Colour of one frame -> the bytes of the planes sent to the encoder."""
@@ -711,10 +738,10 @@ class _FrameColorizer:
                                                   _to_u8(_mean_2x2(cr))))
         # Half size, in float until the one rounding: the luma correction (+128) to add to the
         # source's luma, and the chroma.
-        l_half, y_half = prepared
-        h, w = l_half.shape
-        rgb = lab_to_rgb_planes(l_half, _upsample(ab_small[..., 0], h, w),
-                                _upsample(ab_small[..., 1], h, w))
+        luminance, y_half = prepared
+        h, w = luminance.shape
+        rgb = lab_to_rgb_planes(_luminance_to_l(luminance), _upsample(ab_small[..., 0], h, w),
+                                _upsample(ab_small[..., 1], h, w), luminance)
         y_out, cb, cr = rgb_to_ycbcr(*rgb, self.matrix)
         correction = y_out - y_half
         correction += 128.0
@@ -790,7 +817,7 @@ def _stderr_text(handle, lines=3):
     return " | ".join(line for line in text[-lines:] if line)
 
 
-def colorize_video(generator, input_path, output_path, batch_size=8, stabilize=True,
+def colorize_video(generator, input_path, output_path, batch_size=16, stabilize=True,
                    smoothing=DEFAULT_SMOOTHING, exact=False, crf=DEFAULT_CRF,
                    preset=DEFAULT_PRESET, image_size=None, overwrite=True, progress=True):
     """Colorize every frame of a video and write H.264 (libx264, yuv420p) with the audio copied.
@@ -954,7 +981,7 @@ def _psnr(reference, output):
     return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
 
 
-def evaluate_video(generator, path, smoothing=DEFAULT_SMOOTHING, exact=False, batch_size=8,
+def evaluate_video(generator, path, smoothing=DEFAULT_SMOOTHING, exact=False, batch_size=16,
                    crf=DEFAULT_CRF, preset="veryfast", work_dir=None, progress=False):
     """Per-frame vs stabilised colorization of a colour clip, scored against the original.
 
