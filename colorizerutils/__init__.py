@@ -13,6 +13,7 @@ from .colour import *  # noqa: E402,F401,F403
 from .data import *  # noqa: E402,F401,F403
 from .models import *  # noqa: E402,F401,F403
 from .training import *  # noqa: E402,F401,F403
+from .distribute import *  # noqa: E402,F401,F403
 from .inference import *  # noqa: E402,F401,F403
 from .metrics import *  # noqa: E402,F401,F403
 from .figures import *  # noqa: E402,F401,F403

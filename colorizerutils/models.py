@@ -13,13 +13,19 @@ from keras import layers
 
 from .colour import AB_NORM, L_CENTER, L_NORM
 
-_INIT = keras.initializers.RandomNormal(0.0, 0.02)  # pix2pix initialisation
+def _init():
+    """pix2pix initialisation, N(0, 0.02): a new initializer for every layer.
+
+    An unseeded Keras initializer draws its seed once, when it is made: one shared instance gives
+    every kernel of the same shape the same values, fixed at import whatever set_seed says.
+    """
+    return keras.initializers.RandomNormal(0.0, 0.02)
 
 
 def downsample(filters, size=4, apply_batchnorm=True, name=None):
     """Conv (stride 2) -> [BatchNorm] -> LeakyReLU: halves height and width."""
     block = keras.Sequential(name=name)
-    block.add(layers.Conv2D(filters, size, strides=2, padding="same", kernel_initializer=_INIT,
+    block.add(layers.Conv2D(filters, size, strides=2, padding="same", kernel_initializer=_init(),
                             use_bias=not apply_batchnorm))
     if apply_batchnorm:
         # synchronized: under tf.distribute the batch statistics cover the global batch, so two
@@ -33,7 +39,7 @@ def upsample(filters, size=4, dropout=0.0, name=None):
     """Transposed conv (stride 2) -> BatchNorm -> [Dropout] -> ReLU: doubles height and width."""
     block = keras.Sequential(name=name)
     block.add(layers.Conv2DTranspose(filters, size, strides=2, padding="same",
-                                     kernel_initializer=_INIT, use_bias=False))
+                                     kernel_initializer=_init(), use_bias=False))
     block.add(layers.BatchNormalization(synchronized=True))
     if dropout > 0:
         block.add(layers.Dropout(dropout))
@@ -65,7 +71,7 @@ def build_generator(image_size=64, width=32, max_width=128, dropout=0.5, n_dropo
         # (B, 2, 2, .) ... (B, S/2, S/2, w), each concatenated with the encoder's map of that size
         x = upsample(filters, dropout=dropout if i < n_dropout else 0.0, name=f"up{i + 1}")(x)
         x = layers.Concatenate()([x, skip])
-    ab_norm = layers.Conv2DTranspose(2, 4, strides=2, padding="same", kernel_initializer=_INIT,
+    ab_norm = layers.Conv2DTranspose(2, 4, strides=2, padding="same", kernel_initializer=_init(),
                                      activation="tanh", name="ab_norm")(x)  # (B, S, S, 2)
     return keras.Model(inputs, ab_norm, name="generator")
 
@@ -73,8 +79,9 @@ def build_generator(image_size=64, width=32, max_width=128, dropout=0.5, n_dropo
 def build_discriminator(image_size=64, width=32):
     """PatchGAN discriminator: (l_norm, ab_norm) -> (B, S/8 - 2, S/8 - 2, 1) real/fake logits.
 
-    For 64x64 input the grid is 6x6: each logit judges one overlapping 34x34-pixel patch
-    (the receptive field of three stride-2 and two stride-1 4x4 convolutions).
+    For 64x64 input the grid is 6x6: each logit judges one overlapping 70x70-pixel patch (pix2pix's
+    "70x70 PatchGAN": the receptive field of three stride-2 and two stride-1 4x4 convolutions,
+    4 + 3 * (2 + 4 + 8 + 8)), clipped by the image border.
     """
     l_in = layers.Input(shape=(image_size, image_size, 1), name="l_norm")
     ab_in = layers.Input(shape=(image_size, image_size, 2), name="ab_norm")
@@ -83,11 +90,12 @@ def build_discriminator(image_size=64, width=32):
     x = downsample(width * 2, name="d2")(x)                      # (B, 16, 16, 2w)
     x = downsample(width * 4, name="d3")(x)                      # (B, 8, 8, 4w)
     x = layers.ZeroPadding2D(name="pad1")(x)                     # (B, 10, 10, 4w)
-    x = layers.Conv2D(width * 8, 4, kernel_initializer=_INIT, use_bias=False, name="conv4")(x)  # (B, 7, 7, 8w)
+    x = layers.Conv2D(width * 8, 4, kernel_initializer=_init(), use_bias=False,
+                      name="conv4")(x)                           # (B, 7, 7, 8w)
     x = layers.BatchNormalization(synchronized=True, name="bn4")(x)
     x = layers.LeakyReLU(0.2, name="lrelu4")(x)
     x = layers.ZeroPadding2D(name="pad2")(x)                     # (B, 9, 9, 8w)
-    logits = layers.Conv2D(1, 4, kernel_initializer=_INIT, name="patch_logits")(x)  # (B, 6, 6, 1)
+    logits = layers.Conv2D(1, 4, kernel_initializer=_init(), name="patch_logits")(x)  # (B, 6, 6, 1)
     return keras.Model([l_in, ab_in], logits, name="discriminator")
 
 
@@ -123,7 +131,8 @@ def save_generator(generator, path, **settings):
     return weights
 
 
-_BUILD_KEYS = ("image_size", "width", "max_width", "dropout", "n_dropout")
+_BUILD_TYPES = {"image_size": int, "width": int, "max_width": int, "dropout": (int, float),
+                "n_dropout": int}
 
 
 def load_generator(path):
@@ -149,7 +158,17 @@ def load_generator(path):
     norm = config.get("normalisation", {})
     if (norm.get("l_center"), norm.get("l_norm"), norm.get("ab_norm")) != (L_CENTER, L_NORM, AB_NORM):
         raise ValueError(f"{config_path}: trained with another LAB normalisation ({norm})")
-    generator = build_generator(**{k: config[k] for k in _BUILD_KEYS if k in config})
+    settings = {k: config[k] for k in _BUILD_TYPES if k in config}
+    # Settings are data: numbers of the expected type, checked here and never evaluated.
+    wrong = {k: v for k, v in settings.items()
+             if isinstance(v, bool) or not isinstance(v, _BUILD_TYPES[k])}
+    if wrong:
+        raise ValueError(f"{config_path}: settings of the wrong type {wrong} (image_size, width, "
+                         "max_width and n_dropout are integers, dropout a number)")
+    try:
+        generator = build_generator(**settings)
+    except ValueError as err:
+        raise ValueError(f"{config_path}: {err}") from None
     try:
         generator.load_weights(weights_path)
     except (ValueError, OSError) as err:

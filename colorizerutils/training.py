@@ -230,6 +230,18 @@ class NonFiniteLossError(RuntimeError):
     """Training produced NaN or infinity; the last good checkpoint is kept."""
 
 
+def _check_finite_outputs(state, l_norm, ab_norm, step, manager):
+    """Raise NonFiniteLossError unless the networks give finite outputs on a sample batch."""
+    outputs = [state.generator(l_norm, training=False)]
+    if state.discriminator is not None:
+        outputs.append(state.discriminator([l_norm, ab_norm], training=False))
+    if not all(bool(tf.reduce_all(tf.math.is_finite(x))) for x in outputs):
+        raise NonFiniteLossError(
+            f"the model gives non-finite outputs after step {step}: training diverged. Stopped "
+            f"before checkpointing it; the last good checkpoint is kept "
+            f"({manager.latest_checkpoint or 'none yet'}). Try a lower learning rate.")
+
+
 # =============================================================================================
 # The loop
 # =============================================================================================
@@ -250,10 +262,13 @@ def train(config, data, run_dir, strategy=None, progress=True):
     state = build_train_state(config, strategy)
     ckpt = _checkpoint(state)
     manager = tf.train.CheckpointManager(ckpt, run_dir / "checkpoints", max_to_keep=2)
+    start = 0
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"Resuming {run_dir} from step {int(state.step)} ({manager.latest_checkpoint})")
-    start = int(state.step)
+        # .numpy(): under a multi-device strategy the counters are MirroredVariables, which
+        # int() and float() refuse
+        start = int(state.step.numpy())
+        print(f"Resuming {run_dir} from step {start} ({manager.latest_checkpoint})")
 
     train_ds = make_train_dataset(data.images["train"], config.image_size, config.batch_size,
                                   config.seed, start_step=start)
@@ -283,7 +298,7 @@ def train(config, data, run_dir, strategy=None, progress=True):
             history["val_mse"].append(val_mse)
             with scalars.as_default(step=step):
                 tf.summary.scalar(f"{prefix}/validation_mse", val_mse)
-            if val_mse < float(state.best_val):
+            if val_mse < float(state.best_val.numpy()):
                 state.best_val.assign(val_mse)
                 state.evals_since_best.assign(0)
                 save_generator(state.generator, run_dir / "best_generator", step=step,
@@ -291,9 +306,9 @@ def train(config, data, run_dir, strategy=None, progress=True):
             elif step > start:
                 state.evals_since_best.assign_add(1)
             bar.set_postfix(val_mse=f"{val_mse:.5f}", **{k: f"{v:.4f}" for k, v in last_losses.items()})
-            if config.patience and int(state.evals_since_best) >= config.patience:
+            if config.patience and int(state.evals_since_best.numpy()) >= config.patience:
                 print(f"\nStopping early at step {step}: validation MSE has not improved for "
-                      f"{config.patience} evaluations (best {float(state.best_val):.5f}).")
+                      f"{config.patience} evaluations (best {float(state.best_val.numpy()):.5f}).")
                 stopped_early = True
         if step % config.sample_every == 0 or step >= config.steps or stopped_early:
             with samples.as_default(step=step):
@@ -302,6 +317,9 @@ def train(config, data, run_dir, strategy=None, progress=True):
         # 2. checkpoint
         if step > start and (step % config.checkpoint_every == 0 or step >= config.steps
                              or stopped_early):
+            # A diverging step can leave huge but finite weights whose next loss is NaN: only
+            # weights that still give finite outputs become the "last good checkpoint".
+            _check_finite_outputs(state, sample_l, sample_ab, step, manager)
             manager.save(checkpoint_number=step)
         if step >= config.steps or stopped_early:
             break
@@ -331,7 +349,8 @@ def train(config, data, run_dir, strategy=None, progress=True):
     samples.flush()
     save_generator(state.generator, run_dir / "generator", step=step,
                    val_mse=history["val_mse"][-1], **save_args)
-    return {"steps": step, "stopped_early": stopped_early, "best_val_mse": float(state.best_val),
+    return {"steps": step, "stopped_early": stopped_early,
+            "best_val_mse": float(state.best_val.numpy()),
             "final_val_mse": history["val_mse"][-1], "last_train_losses": last_losses,
             "history": history, "state": state}
 
