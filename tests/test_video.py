@@ -54,8 +54,8 @@ def clips(tmp_path_factory):
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac",
            str(c["audio_only.m4a"]))
     # Index at the front, so that cutting the file in half leaves a readable but truncated video.
-    ffmpeg("-i", str(VIDEOS / "bikes.mp4"), "-c", "copy", "-movflags", "+faststart",
-           str(c["faststart.mp4"]))
+    ffmpeg("-i", str(VIDEOS / "bikes.mp4"), "-t", "2", "-vf", "scale=160:68", "-c:v", "libx264",
+           "-movflags", "+faststart", str(c["faststart.mp4"]))
     data = c["faststart.mp4"].read_bytes()
     c["truncated.mp4"] = folder / "truncated.mp4"
     c["truncated.mp4"].write_bytes(data[:len(data) // 2])
@@ -362,6 +362,24 @@ def test_matroska_writer_and_reader_round_trip():
     reader = video._MkvReader(buffer)
     assert [(t, bytes(p)) for t, p in reader] == frames
     assert (reader.width, reader.height, reader.fourcc) == (4, 4, b"I420")
+
+
+def test_numpy_colour_maths_matches_the_photo_functions():
+    """The fast path's float LAB <-> sRGB (numpy, lookup tables) against inference/colour."""
+    rng = np.random.default_rng(4)
+    rgb = rng.uniform(0, 1, (40, 48, 3)).astype(np.float32)
+    l_np = video.rgb_planes_to_l(rgb[..., 0], rgb[..., 1], rgb[..., 2])
+    assert np.abs(l_np - cu.rgb_to_luminance_l(rgb)).max() < 0.02
+    ab_small = rng.uniform(-60, 60, (64, 64, 2)).astype(np.float32)  # some out of gamut
+    for size in ((40, 48), (72, 150)):  # smaller than the model's 64x64 (small videos), larger
+        reference = cu.upsample_ab(ab_small, *size)[..., 0]
+        assert np.abs(video._upsample(ab_small[..., 0], *size) - reference).max() < 1e-3
+    a = video._upsample(ab_small[..., 0], 40, 48)
+    planes = video.lab_to_rgb_planes(l_np, a, video._upsample(ab_small[..., 1], 40, 48))
+    ours = np.stack(planes, axis=-1) * 255.0
+    theirs = cu.render(rgb, ab_small).astype(np.float32)  # rounds to 8 bits
+    assert np.abs(ours - theirs).max() <= 1.0
+    assert np.abs(video.rgb_planes_to_l(*planes) - l_np).max() < 0.05  # L kept
 
 
 @pytest.mark.parametrize("matrix", ["bt709", "bt601", "bt2020"])
