@@ -1,27 +1,25 @@
 """Video: colorize a whole film in one streaming pass through FFmpeg, with temporal smoothing.
 
-The pipeline (`colorize_video`):
+    FFmpeg decoder --4:2:0 frames + timestamps (Matroska pipe)--> Python: L, generator, colour
+    FFmpeg encoder <--colour planes + timestamps (Matroska pipe)-- Python
+    FFmpeg encoder: the source again (for its luma, timing and audio) + the colour -> H.264 MP4
 
-    FFmpeg decoder  --raw frames + timestamps (Matroska)-->  Python: L, generator, ab, colour
-    FFmpeg encoder  <--colour planes + timestamps (Matroska)--  Python
-    FFmpeg encoder: source (again, for its luma, timing and audio) + colour planes -> H.264 MP4
-
-* Every frame of the source is colorized at full resolution and written at its own timestamp, so
-  the frame count, frame rate, duration and variable-frame-rate timing are those of the source
-  (the encoder's filter graph is driven by the source's frames; see `_encoder_command`).
-* Memory is bounded by `batch_size` frames whatever the length: nothing is ever held for the
-  whole film.
-* Two colour paths. `exact=True` does per frame what `colorize_image` does for a photo: full
-  resolution L, predicted ab upsampled, LAB -> RGB with the public functions of inference.py.
-  The default fast path gives the same result up to 4:2:0 chroma resolution: the output is
-  H.264 4:2:0 anyway, so the colour is computed at chroma resolution (half width, half height)
-  and FFmpeg keeps the source's own full-resolution luma, plus a half-resolution luma correction
-  that makes each 2x2 block's luma that of the exact LAB result (bench/bench_video.py measures
-  the difference: see `README`).
-* Temporal stability: an exponential moving average of the generator's low-resolution ab over
-  time, reset at scene cuts (`TemporalSmoother`, `SceneCutDetector`).
-* Flicker is measured with the colour distribution consistency (CDC) of Lei & Chen 2019
-  (`flicker`).
+* Every frame is colorized at full resolution and written at its own timestamp: frame count,
+  frame rate, duration and a variable frame rate are the source's (the encoder's filter graph is
+  driven by the source's own frames; see `_encoder_command`). Audio is copied unchanged.
+* Streaming: memory is bounded by `batch_size` frames, whatever the length.
+* Two colour paths. exact=True does per frame what colorize_image does for a photo (full
+  resolution L, ab upsampled, inference.render). The default computes the colour at 4:2:0 chroma
+  resolution, the only resolution the H.264 output keeps for colour anyway: per 2x2 block of
+  pixels, L of the block, predicted ab, LAB -> R'G'B' -> Y'CbCr; the block's Cb and Cr are the
+  output's, and its luma change (exact LAB luma minus the source's luma) is added by FFmpeg to the
+  source's own full-resolution luma. So each 2x2 block has the exact mean luma of the LAB result
+  and every pixel keeps the source's luma detail. Measured against exact=True (lossless output):
+  0.3 luma levels and 0.2 chroma levels mean difference with a real model, 0.35 L mean (2.2 L at
+  the 99th percentile) with vivid test colours (tests/test_video.py checks it).
+* Temporal stability: an exponential moving average of the generator's 64x64 ab over time,
+  restarted at scene cuts (`TemporalSmoother`, `SceneCutDetector`).
+* Flicker is measured with the colour distribution consistency of Lei & Chen 2019 (`flicker`).
 """
 import dataclasses
 import os
@@ -40,9 +38,8 @@ from tqdm.auto import tqdm
 
 from .colour import _LAB_EPS, _LAB_F_EPS, _LAB_KAPPA, _RGB_FROM_XYZ, _WHITE_D65, _XYZ_FROM_RGB
 from .data import VIDEO_EXTENSIONS, VideoReadError, ffmpeg_exe, find_files
-from .inference import (as_pixels, bilinear_weights, grayscale_baseline, model_input,
-                        predict_ab, render)
-from .models import load_generator
+from .inference import (as_pixels, bilinear_weights, grayscale_baseline, load_model,
+                        model_input, predict_ab, render)
 
 __all__ = ["DEFAULT_SMOOTHING", "DEFAULT_CRF", "DEFAULT_PRESET", "VideoWriteError", "VideoInfo",
            "probe", "ycbcr_to_rgb", "rgb_to_ycbcr", "SceneCutDetector", "detect_scene_cuts",
@@ -114,7 +111,7 @@ def probe(path):
     text = run.stderr
     video = [ln for ln in text.splitlines()
              if re.search(r"Stream #\d+:\d+.*: Video:", ln) and "attached pic" not in ln]
-    if "Input #0" not in text or ("Stream #" not in text and not video):
+    if "Input #0" not in text:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         detail = lines[-1] if lines else "FFmpeg gave no reason"
         for line in lines:
@@ -136,7 +133,8 @@ def probe(path):
     rate = re.search(r"([\d.]+)(k?) fps", line) or re.search(r"([\d.]+)(k?) tbr", line)
     fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
     dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
-    duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if dur else 0.0
+    duration = (int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))
+                if dur else 0.0)
     rot = re.search(r"rotation of (-?[\d.]+) degrees", text)
     rotation = int(round(float(rot.group(1)))) % 360 if rot else 0
     if rotation in (90, 270):
@@ -151,14 +149,15 @@ def probe(path):
         if name in _MATRIX_TAGS:
             matrix_tag = name
     # Untagged: the convention players follow (and swscale does not): HD is BT.709, SD BT.601.
-    matrix = _MATRIX_TAGS.get(matrix_tag) or ("bt709" if height >= 720 or width >= 1280 else "bt601")
+    hd = height >= 720 or width >= 1280
+    matrix = _MATRIX_TAGS.get(matrix_tag) or ("bt709" if hd else "bt601")
     audio = re.findall(r"Stream #\d+:\d+.*: Audio: (\w+)", text)
     return VideoInfo(str(path), width, height, fps, duration, rotation, pix_fmt, colour_range,
                      matrix, matrix_tag, audio)
 
 
 # =============================================================================================
-# Y'CbCr <-> R'G'B' (the frames travel as 4:2:0 Y'CbCr; the colour maths is that of photos)
+# Colour maths in numpy: Y'CbCr <-> R'G'B', and LAB for the default (chroma-resolution) path
 # =============================================================================================
 # The fast path needs the colour as floats (one rounding at the very end: each extra rounding
 # is noise that x264 spends time and bits on), so LAB -> sRGB is written out here in numpy with
@@ -225,7 +224,8 @@ def lab_to_rgb_planes(l_channel, a, b, luminance=None):
     low = np.minimum(np.minimum(linear[0], linear[1]), linear[2])
     outside = np.flatnonzero((high > 1.0) | (low < 0.0))
     if outside.size:  # only those pixels: usually few
-        y_out, high, low = y.reshape(-1)[outside], high.reshape(-1)[outside], low.reshape(-1)[outside]
+        y_out = y.reshape(-1)[outside]
+        high, low = high.reshape(-1)[outside], low.reshape(-1)[outside]
         t_high = np.where(high > 1.0, (1.0 - y_out) / np.maximum(high - y_out, 1e-12), 1.0)
         t_low = np.where(low < 0.0, y_out / np.maximum(y_out - low, 1e-12), 1.0)
         t = np.clip(np.minimum(t_high, t_low), 0.0, 1.0).astype(np.float32)
@@ -240,9 +240,9 @@ _WEIGHTS = {}
 
 
 def _upsample(plane, height, width):
-    """(S, S) -> (height, width) float32, bilinear with half-pixel centres: inference.upsample_ab's
-    values. Upscaling is done by Pillow (the same values to 1e-5, several times faster here);
-    for a frame smaller than S, whose sampling Pillow would antialias, by upsample_ab's weights."""
+    """(S, S) -> (height, width) float32, bilinear with half-pixel centres (upsample_ab's values).
+    Upscaling is done by Pillow (the same values to 1e-5, several times faster here); for a frame
+    smaller than S, where Pillow would antialias, with upsample_ab's weights."""
     plane = np.ascontiguousarray(plane, np.float32)
     if height >= plane.shape[0] and width >= plane.shape[1]:
         image = Image.fromarray(plane, "F")
@@ -318,7 +318,7 @@ class SceneCutDetector:
         return l_small, hist
 
     def update(self, l_small):
-        """Feed the next frame's small L (e.g. 64x64, values in [0, 100]). True if it starts a shot."""
+        """Feed the next frame's small L (e.g. 64x64, in [0, 100]). True if it starts a shot."""
         current = self.features(l_small)
         previous, self._previous = self._previous, current
         if previous is None or previous[0].shape != current[0].shape:
@@ -355,11 +355,12 @@ class TemporalSmoother:
 
     ab_t = smoothing * ab_(t-1) + (1 - smoothing) * prediction_t. It runs on the generator's small
     (e.g. 64x64) output, so it costs nothing; the colour of a moving object lags by about
-    smoothing / (1 - smoothing) frames (4 frames at 0.8). The default 0.8 was chosen on bikes.mp4
-    and carphone.mp4 with a quickly trained GAN generator (see the README): per-frame colour
-    flickered more than the footage itself (CDC 0.0138 vs 0.0112), 0.8 brought it to 0.0113 and
-    raised PSNR by 0.3 dB; 0.9 over-steadies (0.0105). Making the weight smaller where the L
-    image changes (moving edges) was tried and lowered PSNR, so the average is plain.
+    smoothing / (1 - smoothing) frames (4 frames at 0.8). The default 0.8 was measured on
+    bikes.mp4 and carphone.mp4 (frame level, scene cuts reset): with a quick GAN generator whose
+    colours flicker (CDC 0.0138 against the footage's own 0.0112 on bikes), 0.8 brings it to
+    0.0113 and raises PSNR by 0.3 dB; with the shipped video model, steady already (0.0110), it
+    raises PSNR by 0.3 dB (bikes) and 0.07 dB (carphone) and steadies colour a little below the
+    footage's own CDC. Giving moving edges a smaller weight (motion-adaptive) lowered PSNR.
     """
 
     def __init__(self, smoothing=DEFAULT_SMOOTHING):
@@ -469,7 +470,8 @@ def flicker(frames, distances=(1, 2, 4), weights=None):
 # variable frame rate intact; Python writes its planes back the same way. Only the few elements
 # needed are read: EBML ids and sizes, TimestampScale, the track's size and fourcc, clusters and
 # (simple) blocks. Everything else (CRC-32, SeekHead, Tags, Cues, Void) is skipped.
-_EBML, _SEGMENT, _INFO, _TRACKS, _CLUSTER = 0x1A45DFA3, 0x18538067, 0x1549A966, 0x1654AE6B, 0x1F43B675
+_EBML, _SEGMENT, _INFO, _TRACKS = 0x1A45DFA3, 0x18538067, 0x1549A966, 0x1654AE6B
+_CLUSTER = 0x1F43B675
 _TIMESTAMP_SCALE, _TIMESTAMP, _SIMPLEBLOCK, _BLOCKGROUP, _BLOCK = 0x2AD7B1, 0xE7, 0xA3, 0xA0, 0xA1
 _TRACK_ENTRY, _VIDEO, _PIXEL_WIDTH, _PIXEL_HEIGHT, _COLOUR_SPACE = 0xAE, 0xE0, 0xB0, 0xBA, 0x2EB524
 
@@ -641,19 +643,22 @@ def _decoder_command(info, max_side=None):
         ffname = _FFMPEG_MATRIX_NAMES[info.matrix]
         filters = (f"scale={width}:{height}:flags=area:in_color_matrix={ffname}:"
                    f"out_color_matrix={ffname}:out_range=tv,format=yuv420p")
-    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", info.path,
+    # One decoding thread: decoding is a small part of the work, and each frame thread of the
+    # H.264 decoder holds frames (about 100 MB at 1080p).
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", "1",
+            "-i", info.path,
             "-map", "0:V:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-vf", filters,
             "-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-f", "matroska", "pipe:1"]
 
 
-def _encoder_command(info, output, exact, crf, preset, audio):
+def _encoder_command(info, output, exact, crf, preset, audio, timestamp_unit_us=1000):
     """FFmpeg reads the source (input 0) again for its timing, luma and audio, and Python's colour
     planes (input 1, Matroska on stdin); it blends them and encodes H.264 4:2:0.
 
     The graph is driven by the source's frames: `blend` emits one frame per source frame, at its
     timestamp, with the latest colour frame at or before it. Python's timestamps are the
-    decoder's, rounded to the millisecond by Matroska, so they are moved 0.5 ms earlier; each then
-    falls in (previous frame, its frame]. Grain merge is A + B - 128 per plane:
+    decoder's, rounded by Matroska to its unit (1 ms), so they are moved half a unit earlier; each
+    then falls in (previous frame, its frame]. Grain merge is A + B - 128 per plane:
       fast:  base = source with neutral chroma;  colour = (luma correction + 128, Cb, Cr) at half
              size, upscaled (bilinear) -> Y = Y_source + correction, CbCr = Python's.
       exact: base = flat 128 everywhere;  colour = full 4:2:0 frame -> the frame is Python's.
@@ -663,11 +668,11 @@ def _encoder_command(info, output, exact, crf, preset, audio):
     neutral = "y=128:u=128:v=128" if exact else "u=128:v=128"
     colour = "format=yuv420p" if exact else f"scale={width}:{height}:flags=bilinear,format=yuv420p"
     graph = (f"[0:V:0]{_source_filters(info)},lutyuv={neutral}[base];"
-             f"[1:v]settb=1/1000000,setpts=PTS-500,{colour}[colour];"
+             f"[1:v]settb=1/1000000,setpts=PTS-{timestamp_unit_us / 2:g},{colour}[colour];"
              f"[base][colour]blend=all_mode=grainmerge[out]")
     ffname = _FFMPEG_MATRIX_NAMES[info.matrix]
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-           "-i", info.path, "-f", "matroska", "-i", "pipe:0",
+           "-threads", "1", "-i", info.path, "-f", "matroska", "-i", "pipe:0",
            "-filter_complex", graph, "-map", "[out]", "-fps_mode", "passthrough",
            "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
            "-colorspace", ffname, "-color_range", "tv"]
@@ -839,17 +844,17 @@ def _stderr_text(handle, lines=3):
     return " | ".join(line for line in text[-lines:] if line)
 
 
-def colorize_video(generator, input_path, output_path, batch_size=16, stabilize=True,
+def colorize_video(generator, input_path, output_path, batch_size=8, stabilize=True,
                    smoothing=DEFAULT_SMOOTHING, exact=False, crf=DEFAULT_CRF,
                    preset=DEFAULT_PRESET, image_size=None, overwrite=True, threads=None,
                    progress=True):
     """Colorize every frame of a video and write H.264 (libx264, yuv420p) with the audio copied.
 
-    generator: a Keras generator or the path of a saved one. batch_size: frames per generator
+    generator: a Keras generator, a shipped model's name (mse, gan, video) or a saved one's path. batch_size: frames per generator
     call (memory stays bounded by it, whatever the video's length). stabilize/smoothing: the ab
     moving average over time (TemporalSmoother), restarted at scene cuts. exact: full-resolution
-    LAB recombination as for photos (slow) instead of colour at 4:2:0 chroma resolution over the
-    source's own luma (the default; see the module docstring). crf/preset: x264 settings.
+    LAB recombination as for photos (slower) instead of colour at 4:2:0 chroma resolution over
+    the source's own luma (the default; see the module docstring). crf/preset: x264 settings.
     threads: Python threads for the per-frame colour work (default: up to 4, one per core).
     Output: .mp4 (default choice), .m4v, .mov or .mkv; written under a temporary name in the same
     folder and renamed when complete, so an interrupted run leaves nothing at output_path.
@@ -868,7 +873,7 @@ def colorize_video(generator, input_path, output_path, batch_size=16, stabilize=
         raise VideoWriteError(output_path, f"folder {output_path.parent} does not exist")
     info = probe(input_path)
     if isinstance(generator, (str, os.PathLike)):
-        generator = load_generator(generator)
+        generator = load_model(generator)
     image_size = image_size or generator.input_shape[1]
     audio = _audio_plan(info, output_path)
     temp = _temp_output(output_path)
@@ -891,7 +896,8 @@ def colorize_video(generator, input_path, output_path, batch_size=16, stabilize=
             colorizer = _FrameColorizer(generator, width, height, info.matrix, exact, stabilize,
                                         smoothing, image_size)
             encoder = subprocess.Popen(
-                _encoder_command(info, temp, exact, crf, preset, audio),
+                _encoder_command(info, temp, exact, crf, preset, audio,
+                                 reader.timestamp_scale / 1000),
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=enc_log, bufsize=1 << 20)
             writer = _MkvWriter(encoder.stdin, width if exact else width // 2,
                                 height if exact else height // 2, b"I420" if exact else b"444P",
@@ -928,7 +934,8 @@ def colorize_video(generator, input_path, output_path, batch_size=16, stabilize=
             except BrokenPipeError:
                 pass
             if encoder.wait() != 0:
-                raise VideoWriteError(output_path, f"FFmpeg could not encode: {_stderr_text(enc_log)}")
+                raise VideoWriteError(output_path,
+                                      f"FFmpeg could not encode: {_stderr_text(enc_log)}")
             os.replace(temp, output_path)
         except BaseException:
             _stop(decoder)
@@ -965,7 +972,7 @@ def colorize_videos(generator, inputs, output_dir, suffix="_colorized", extensio
     (results, failures) with failures a list of (input path, reason).
     """
     if isinstance(generator, (str, os.PathLike)):
-        generator = load_generator(generator)
+        generator = load_model(generator)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -975,8 +982,8 @@ def colorize_videos(generator, inputs, output_dir, suffix="_colorized", extensio
     results, failures = [], []
     for path in paths:
         try:
-            results.append(colorize_video(generator, path,
-                                          output_dir / f"{path.stem}{suffix}{extension}", **options))
+            output = output_dir / f"{path.stem}{suffix}{extension}"
+            results.append(colorize_video(generator, path, output, **options))
         except (VideoReadError, VideoWriteError) as err:
             warnings.warn(f"skipping {err}", stacklevel=2)
             failures.append((str(path), err.reason))
@@ -1012,7 +1019,7 @@ def _psnr(reference, output):
     return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
 
 
-def evaluate_video(generator, path, smoothing=DEFAULT_SMOOTHING, exact=False, batch_size=16,
+def evaluate_video(generator, path, smoothing=DEFAULT_SMOOTHING, exact=False, batch_size=8,
                    crf=DEFAULT_CRF, preset="veryfast", work_dir=None, progress=False):
     """Per-frame vs stabilised colorization of a colour clip, scored against the original.
 
@@ -1022,7 +1029,7 @@ def evaluate_video(generator, path, smoothing=DEFAULT_SMOOTHING, exact=False, ba
     (ab = 0) PSNR is given for scale. Returns a dict.
     """
     if isinstance(generator, (str, os.PathLike)):
-        generator = load_generator(generator)
+        generator = load_model(generator)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         runs = {}
         for name, stabilize in (("per_frame", False), ("stabilized", True)):

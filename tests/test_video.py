@@ -163,7 +163,7 @@ def test_rotated_input_comes_out_upright_without_rotation_metadata(clips, tiny_g
 
 
 def test_variable_frame_rate_keeps_every_frame_at_its_time(tiny_generator, tmp_path):
-    """tree.avi: 68 frames at irregular times on a nominal 15 fps grid; a plain decoder gives 449."""
+    """tree.avi: 68 frames at irregular times on a 15 fps grid (a plain decoder repeats to 449)."""
     src, out = VIDEOS / "tree.avi", tmp_path / "tree.mp4"
     result = cu.colorize_video(tiny_generator, src, out, batch_size=16, progress=False)
     times_in, times_out = frame_times(src), frame_times(out)
