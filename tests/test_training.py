@@ -478,8 +478,10 @@ def _assert_same_update(results):
         one = sorted(k for k in results.files if k.startswith(f"{kind}/one/"))
         assert sum(k.startswith(f"{kind}/one/loss/") for k in one) == n_losses
         for key in one:
+            # float tolerance: the two replicas sum their gradients in another order (differences
+            # of a few 1e-6 seen); a wrong batch scale or unsynchronised BatchNorm differs by far more
             np.testing.assert_allclose(results[key.replace("/one/", "/two/")], results[key],
-                                       rtol=1e-4, atol=1e-6, err_msg=key)
+                                       rtol=1e-3, atol=1e-5, err_msg=key)
         # not vacuous: the step moved the weights
         assert not np.allclose(results[f"{kind}/one/model0/0"],
                                results[f"{kind}/initial/model0/0"])
