@@ -47,6 +47,18 @@ _DECODER_ERRORS = (ValueError, SyntaxError, EOFError, struct.error, IndexError, 
                    TypeError, ZeroDivisionError)
 
 
+def _check_input_file(path, error, what):
+    """Path(path) if it is a non-empty file; else `error(path, reason)` saying what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise error(path, "no such file")
+    if path.is_dir():
+        raise error(path, f"is a folder, not {what}")
+    if path.stat().st_size == 0:
+        raise error(path, "empty file (0 bytes)")
+    return path
+
+
 def read_image(path):
     """Read any image file as RGB: numpy (H, W, 3), uint8 for 8-bit files and uint16 for 16-bit ones.
 
@@ -55,13 +67,7 @@ def read_image(path):
     (the array comes out upright). Raises ImageReadError naming the file on anything it cannot read
     (missing, empty, not an image, corrupt, truncated, larger than Pillow's decompression-bomb limit).
     """
-    path = Path(path)
-    if not path.exists():
-        raise ImageReadError(path, "no such file")
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image file")
-    if path.stat().st_size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
+    path = _check_input_file(path, ImageReadError, "an image file")
     try:
         with warnings.catch_warnings():
             # Pillow warns before its hard limit; make both limits errors so a huge file is refused.
@@ -609,31 +615,34 @@ def probe_video(path):
     iter_video_frames yields at full size; source_size (w, h) as coded; fps (0.0 if unknown);
     duration in seconds (None if unknown); rotate, the clockwise rotation in degrees (0, 90, 180 or
     270) that the file asks players to apply (phones store portrait video this way); codec; audio
-    (bool). Raises VideoReadError naming the file if it is missing, empty, not a video FFmpeg can
-    read, or has no video stream.
+    (bool); video_stream and header, FFmpeg's description of the stream and of the file. Raises
+    VideoReadError naming the file if it is missing, empty, not a video FFmpeg can open, or has no
+    video stream (audio only).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise VideoReadError(path, "no such file" if not path.exists() else "not a file")
-    if path.stat().st_size == 0:
-        raise VideoReadError(path, "empty file (0 bytes)")
+    path = _check_input_file(path, VideoReadError, "a video file")
     try:
         proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                              capture_output=True, text=True, errors="replace", timeout=120)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=120)
     except subprocess.TimeoutExpired:
         raise VideoReadError(path, "FFmpeg took over 2 minutes to open it") from None
     text = proc.stderr  # FFmpeg describes the input on stderr, then complains there is no output
     lines = text.splitlines()
     stream_lines = [i for i, line in enumerate(lines) if line.lstrip().startswith("Stream #")]
-    video = [i for i in stream_lines if " Video: " in lines[i]]
+    video = [i for i in stream_lines if " Video: " in lines[i] and "attached pic" not in lines[i]]
     audio = any(" Audio: " in lines[i] for i in stream_lines)
+    if "Input #0" not in text:
+        problem = [line.strip() for line in lines if line.strip()]
+        reason = problem[-1] if problem else "FFmpeg gave no reason"
+        for line in problem:
+            if "moov atom not found" in line:
+                reason = "moov atom not found: truncated, never finished, or not an MP4 at all"
+                break
+            if "Invalid data found" in line:
+                reason = "invalid data: not a video FFmpeg can read, or corrupt"
+        raise VideoReadError(path, f"cannot open as a video ({reason})")
     if not video:
-        if audio:
-            raise VideoReadError(path, "no video stream (audio only)")
-        problem = [line.strip() for line in lines
-                   if "Invalid data" in line or "error" in line.lower()]
-        reason = problem[-1] if problem else (lines[-1].strip() if lines else "no output")
-        raise VideoReadError(path, f"not a video FFmpeg can read ({reason})")
+        raise VideoReadError(path, "no video stream" + (" (audio only)" if audio else ""))
     line = lines[video[0]]
     size = re.search(r", (\d+)x(\d+)", line)
     if not size or int(size.group(1)) == 0 or int(size.group(2)) == 0:
@@ -656,7 +665,9 @@ def probe_video(path):
             "duration": (int(duration.group(1)) * 3600 + int(duration.group(2)) * 60
                          + float(duration.group(3))) if duration else None,
             "rotate": rotate, "codec": line.split(" Video: ", 1)[1].split()[0].strip(","),
-            "audio": audio}
+            "audio": audio,
+            # FFmpeg's own words, for callers that need more (colorizerutils.video.probe)
+            "video_stream": line, "header": text}
 
 
 def iter_video_frames(path, fps=None, short_side=None):

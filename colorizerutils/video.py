@@ -37,9 +37,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .colour import _LAB_EPS, _LAB_F_EPS, _LAB_KAPPA, _RGB_FROM_XYZ, _WHITE_D65, _XYZ_FROM_RGB
-from .data import VIDEO_EXTENSIONS, VideoReadError, ffmpeg_exe, find_files
+from .data import VIDEO_EXTENSIONS, VideoReadError, ffmpeg_exe, find_files, probe_video
 from .inference import (as_pixels, bilinear_weights, grayscale_baseline, load_model,
                         model_input, predict_ab, render)
+from .metrics import psnr
 
 __all__ = ["DEFAULT_SMOOTHING", "DEFAULT_CRF", "DEFAULT_PRESET", "VideoWriteError", "VideoInfo",
            "probe", "ycbcr_to_rgb", "rgb_to_ycbcr", "SceneCutDetector", "detect_scene_cuts",
@@ -97,48 +98,15 @@ _LUMA_WEIGHTS = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114), "bt2020": (
 
 def probe(path):
     """Read a video's header with FFmpeg. Returns a VideoInfo; raises VideoReadError naming the file
-    when it is missing, empty, not a video FFmpeg can open, or has no video stream (audio only)."""
-    path = Path(path)
-    if not path.exists():
-        raise VideoReadError(path, "no such file")
-    if path.is_dir():
-        raise VideoReadError(path, "is a folder, not a video file")
-    if path.stat().st_size == 0:
-        raise VideoReadError(path, "empty file (0 bytes)")
-    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         errors="replace")
-    text = run.stderr
-    video = [ln for ln in text.splitlines()
-             if re.search(r"Stream #\d+:\d+.*: Video:", ln) and "attached pic" not in ln]
-    if "Input #0" not in text:
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        detail = lines[-1] if lines else "FFmpeg gave no reason"
-        for line in lines:
-            if "moov atom not found" in line:
-                detail = ("moov atom not found: truncated, never finished, or not an MP4 at "
-                          "all")
-                break
-            if "Invalid data found" in line:
-                detail = "invalid data: not a video FFmpeg can read, or corrupt"
-        raise VideoReadError(path, f"cannot open as a video ({detail})")
-    if not video:
-        has_audio = " Audio:" in text
-        raise VideoReadError(path, "no video stream" + (" (audio only)" if has_audio else ""))
-    line = video[0]
-    size = re.search(r", (\d{1,5})x(\d{1,5})[ ,\n]", line + "\n")
-    if not size:
-        raise VideoReadError(path, f"video stream without a frame size ({line.strip()})")
-    width, height = int(size.group(1)), int(size.group(2))
-    rate = re.search(r"([\d.]+)(k?) fps", line) or re.search(r"([\d.]+)(k?) tbr", line)
-    fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
-    dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
-    duration = (int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))
-                if dur else 0.0)
-    rot = re.search(r"rotation of (-?[\d.]+) degrees", text)
-    rotation = int(round(float(rot.group(1)))) % 360 if rot else 0
-    if rotation in (90, 270):
-        width, height = height, width
+    when it is missing, empty, not a video FFmpeg can open, or has no video stream (audio only).
+
+    Builds on data.probe_video (size after rotation, fps, duration, rotation) and adds what the
+    encoder needs: pixel format, colour range, YCbCr matrix and the audio codecs.
+    """
+    meta = probe_video(path)
+    line, text = meta["video_stream"], meta["header"]
+    width, height = meta["size"]
+    fps, duration, rotation = meta["fps"], meta["duration"] or 0.0, meta["rotate"]
     fmt = re.search(r"Video: [^,]+(?:\([^)]*\))*[^,]*, (\w+)(?:\(([^)]*)\))?", line)
     pix_fmt = fmt.group(1) if fmt else ""
     props = [p.strip() for p in (fmt.group(2) or "").split(",")] if fmt else []
@@ -1014,11 +982,6 @@ def read_video_frames(path, max_side=None):
             _stop(process)
 
 
-def _psnr(reference, output):
-    mse = np.mean((reference.astype(np.float32) - output.astype(np.float32)) ** 2)
-    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
-
-
 def evaluate_video(generator, path, smoothing=DEFAULT_SMOOTHING, exact=False, batch_size=8,
                    crf=DEFAULT_CRF, preset="veryfast", work_dir=None, progress=False):
     """Per-frame vs stabilised colorization of a colour clip, scored against the original.
@@ -1047,7 +1010,7 @@ def evaluate_video(generator, path, smoothing=DEFAULT_SMOOTHING, exact=False, ba
                                 ("stabilized", stabilized), ("grayscale", grey_rgb)):
                 meters[name].update(frame)
                 if name != "original":
-                    psnrs[name].append(_psnr(original, frame))
+                    psnrs[name].append(psnr(original, frame))
     result = {"video": str(path), "frames": meters["original"].frames,
               "scene_cuts": runs["stabilized"].scene_cuts, "smoothing": smoothing,
               "flicker": {k: m.value for k, m in meters.items()},
