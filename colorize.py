@@ -86,8 +86,42 @@ def build_parser():
     parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
                         help="refuse images with more pixels than N (Pillow's decompression-bomb "
                              "limit, default about 89 million); raise it for trusted huge scans")
+    video = parser.add_argument_group("videos")
+    video.add_argument("--smoothing", type=float, default=None, metavar="S",
+                       help="weight of the past colour in the moving average over time, 0 to "
+                            "below 1; 0 turns temporal smoothing off (default 0.8)")
+    video.add_argument("--no-motion", action="store_true",
+                       help="do not move the averaged colour with the camera's motion")
+    video.add_argument("--exact", action="store_true",
+                       help="full-resolution LAB recombination as for photos (about 3x slower)")
+    video.add_argument("--crf", type=int, default=None, metavar="N",
+                       help="x264 quality 0-51, lower is better (default 18)")
+    video.add_argument("--preset", default=None, metavar="NAME",
+                       help="x264 speed preset, ultrafast ... veryslow (default medium)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                "slower", "veryslow", "placebo")
+
+
+def video_options(args):
+    """colorize_video keyword arguments from the command line (only what was given)."""
+    options = {}
+    if args.smoothing is not None:
+        options["stabilize"] = args.smoothing > 0
+        if args.smoothing > 0:
+            options["smoothing"] = args.smoothing
+    if args.no_motion:
+        options["motion"] = False
+    if args.exact:
+        options["exact"] = True
+    if args.crf is not None:
+        options["crf"] = args.crf
+    if args.preset is not None:
+        options["preset"] = args.preset
+    return options
 
 
 def main(argv=None):
@@ -101,6 +135,13 @@ def main(argv=None):
         return _usage(parser, f"--quality must be between 1 and 100, got {args.quality}")
     if args.max_pixels is not None and args.max_pixels < 1:
         return _usage(parser, f"--max-pixels must be positive, got {args.max_pixels}")
+    if args.smoothing is not None and not 0 <= args.smoothing < 1:
+        return _usage(parser, f"--smoothing must be in [0, 1), got {args.smoothing}")
+    if args.crf is not None and not 0 <= args.crf <= 51:
+        return _usage(parser, f"--crf must be between 0 and 51, got {args.crf}")
+    if args.preset is not None and args.preset not in X264_PRESETS:
+        return _usage(parser, f"--preset must be one of {', '.join(X264_PRESETS)}, "
+                              f"got {args.preset!r}")
 
     import colorizerutils as cu  # TensorFlow start-up: only once the command line is valid
     from PIL import Image
@@ -320,11 +361,9 @@ def _reason(err):
 def process(cu, generator, job, args):
     """Colorize one file into its output, atomically."""
     if job.kind == "video":
-        if not hasattr(cu, "colorize_video"):
-            raise InputError("video not supported yet (colorizerutils.video has no "
-                             "colorize_video); images only for now")
         with _atomic_output(job.output) as partial:  # .NAME.colorize-PID.partial.mp4
-            cu.colorize_video(generator, job.source, partial, progress=not args.quiet)
+            cu.colorize_video(generator, job.source, partial, progress=not args.quiet,
+                              **video_options(args))
         return
     pixels = cu.as_pixels(cu.read_image(job.source))
     result = cu.colorize_image(generator, pixels)

@@ -4,8 +4,15 @@ own decode + H.264 encode of the same clip with the same x264 settings, in the s
     python bench/bench_video.py [--seconds 4] [--preset medium] [--crf 18] [--model NAME|PATH]
                                 [--exact-seconds 1] [--memory-seconds 2 8]
 
-The clip is a slow pan over a real photo from resources/data/photos, upscaled to 1920x1080 by
-FFmpeg (25 fps), in black and white (what a customer brings; --colour for a colour clip). The generator is --model, else the shipped video model, else a shipped image model, else an
+Two clips, each a slow pan over a real photo from resources/data/photos, upscaled to 1920x1080 by
+FFmpeg (25 fps), in black and white (what a customer brings; --colour for colour clips):
+  * clean: no noise at all. The photo is 768x432, so the upscaled frames are soft and the pan is a
+    pure translation: x264 encodes it almost for free (under 1 Mb/s at crf 18), the hardest
+    baseline for a colorizer, whose new colour in every frame x264 has to encode.
+  * film grain (--grain, default 6): the same pan with FFmpeg's temporal noise (std 2.8
+    levels of 255 in the encoded clip, new in every frame), as a scanned film has; a more
+    typical transcode.
+The generator is --model, else the shipped video model, else a shipped image model, else an
 untrained one of the default architecture. The Python side's speed does not depend on the weights,
 but x264's does (it spends more time on busier colour), so use a trained model for numbers. Each measurement runs in a
 fresh process; the baseline is measured before and after the colorization, and the ratio uses
@@ -32,16 +39,18 @@ sys.path.insert(0, str(ROOT))
 PHOTO = ROOT / "resources" / "data" / "photos" / "lomiri__Bridge_by_Sander_Klootwijk.jpg"
 
 
-def make_clip(path, seconds, width=1920, height=1080, fps=25, colour=False):
+def make_clip(path, seconds, width=1920, height=1080, fps=25, colour=False, grain=0):
     """A slow horizontal pan over the photo, upscaled; black and white (what a customer brings)
-    unless `colour`; high quality H.264 (crf 16)."""
+    unless `colour`; high quality H.264 (crf 16). `grain`: strength of FFmpeg's temporal noise
+    filter (film grain, different in every frame, as in a film scan); 0: none."""
     import imageio_ffmpeg
     scale = f"scale={int(width * 1.5)}:-2:flags=lanczos"
     crop = f"crop={width}:{height}:'(iw-{width})*t/{seconds}':'(ih-{height})/2'"
     grey = "" if colour else "format=gray,"
+    noise = f"noise=alls={grain}:allf=t," if grain else ""
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-loop", "1",
                     "-framerate", str(fps), "-i", str(PHOTO),
-                    "-vf", f"{scale},{crop},{grey}format=yuv420p", "-t", str(seconds),
+                    "-vf", f"{scale},{crop},{noise}{grey}format=yuv420p", "-t", str(seconds),
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", str(path)], check=True)
 
 
@@ -125,7 +134,7 @@ def worker_ffmpeg(clip, out, preset, crf):
     own, kids = _usage()
     frames = imageio_ffmpeg.count_frames_and_secs(str(out))[0]
     return {"wall": wall, "cpu_children": kids.ru_utime + kids.ru_stime, "frames": frames,
-            **peak.report()}
+            "bytes": os.path.getsize(out), **peak.report()}
 
 
 def worker_colorize(clip, out, preset, crf, model, exact):
@@ -146,7 +155,7 @@ def worker_colorize(clip, out, preset, crf, model, exact):
                                    progress=False)
     wall = time.perf_counter() - start
     own, kids = _usage()
-    return {"wall": wall, "frames": result.frames,
+    return {"wall": wall, "frames": result.frames, "bytes": os.path.getsize(out),
             "cpu_python": own.ru_utime + own.ru_stime - base_own.ru_utime - base_own.ru_stime,
             "cpu_children": (kids.ru_utime + kids.ru_stime
                              - base_kids.ru_utime - base_kids.ru_stime),
@@ -180,6 +189,14 @@ def describe_model(model):
             "time depends on the colours it encodes; pass --model for representative numbers")
 
 
+def print_row(name, r, reference_fps, seconds):
+    fps = r["frames"] / r["wall"]
+    cpu = (r.get("cpu_python", 0.0) + r["cpu_children"]) / r["frames"]
+    mbps = r["bytes"] * 8 / seconds / 1e6
+    print(f"{name:52s} {r['frames']:6d} {r['wall']:7.1f} {fps:6.2f} {cpu:11.3f} "
+          f"{fps / reference_fps:6.2f} {r['peak_sampled_mb']:8.0f} {mbps:6.1f}")
+
+
 def run_worker(kind, *args):
     cmd = [sys.executable, __file__, "--worker", kind, *[str(a) for a in args]]
     text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -209,6 +226,9 @@ def main():
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--crf", type=int, default=18)
     parser.add_argument("--model", default="", help="shipped model name or generator path")
+    parser.add_argument("--grain", type=float, default=6.0,
+                        help="film-grain strength of the second clip (FFmpeg noise alls; 0: "
+                             "only the clean clip)")
     parser.add_argument("--colour", action="store_true",
                         help="a colour clip instead of black and white")
     parser.add_argument("--exact-seconds", type=float, default=1.0,
@@ -229,53 +249,67 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clip = tmp / "pan1080.mp4"
-        make_clip(clip, args.seconds, colour=args.colour)
         model = args.model
-        print(f"Machine: {machine()}")
         kind = "colour" if args.colour else "black and white"
-        print(f"Clip: {args.seconds:g} s slow pan over {PHOTO.name}, {kind}, 1920x1080, 25 fps, "
-              "H.264")
+        print(f"Machine: {machine()}")
+        print(f"Clips: {args.seconds:g} s slow pan over {PHOTO.name} (768x432, upscaled), {kind}, "
+              "1920x1080, 25 fps, H.264")
         print(f"x264: preset {args.preset}, crf {args.crf}; model: {describe_model(model)}\n")
-        base1 = run_worker("ffmpeg", clip, tmp / "ff1.mp4", args.preset, args.crf)
-        fast = run_worker("fast", clip, tmp / "fast.mp4", args.preset, args.crf, model)
-        base2 = run_worker("ffmpeg", clip, tmp / "ff2.mp4", args.preset, args.crf)
-        # FFmpeg re-encoding our output: the cost of H.264 on these colours, whoever makes them.
-        floor = run_worker("ffmpeg", tmp / "fast.mp4", tmp / "ff3.mp4", args.preset, args.crf)
-        base_fps = (base1["frames"] / base1["wall"] + base2["frames"] / base2["wall"]) / 2
-        rows = [("FFmpeg decode + x264 (before)", base1, None),
-                ("colorize_video (default: chroma-resolution colour)", fast, None),
-                ("FFmpeg decode + x264 (after)", base2, None),
-                ("FFmpeg decode + x264 of the colorized output", floor, None)]
+        header = (f"{'run':52s} {'frames':>6s} {'wall s':>7s} {'fps':>6s} {'CPU s/frame':>11s} "
+                  f"{'ratio':>6s} {'peak MB':>8s} {'Mb/s':>6s}")
+        summary, fast_runs = [], {}
+        for label, grain in (("clean (no grain)", 0), (f"film grain {args.grain:g}", args.grain)):
+            if label != "clean (no grain)" and not args.grain:
+                continue
+            name = f"pan_{grain:g}"
+            clip = tmp / f"{name}.mp4"
+            make_clip(clip, args.seconds, colour=args.colour, grain=grain)
+            base1 = run_worker("ffmpeg", clip, tmp / f"{name}_ff1.mp4", args.preset, args.crf)
+            fast = run_worker("fast", clip, tmp / f"{name}_fast.mp4", args.preset, args.crf, model)
+            base2 = run_worker("ffmpeg", clip, tmp / f"{name}_ff2.mp4", args.preset, args.crf)
+            # FFmpeg re-encoding our output: the cost of H.264 on these colours, whoever makes them.
+            floor = run_worker("ffmpeg", tmp / f"{name}_fast.mp4", tmp / f"{name}_ff3.mp4",
+                               args.preset, args.crf)
+            base_fps = (base1["frames"] / base1["wall"] + base2["frames"] / base2["wall"]) / 2
+            print(f"Clip: {label}")
+            print(header)
+            for row, r in (("FFmpeg decode + x264 (before)", base1),
+                           ("colorize_video (default: chroma-resolution colour)", fast),
+                           ("FFmpeg decode + x264 (after)", base2),
+                           ("FFmpeg decode + x264 of the colorized output", floor)):
+                print_row(row, r, base_fps, args.seconds)
+            ratio = fast["frames"] / fast["wall"] / base_fps
+            summary.append((label, ratio, fast, base1, base2, floor))
+            fast_runs[label] = fast
+            print()
+        for label, ratio, fast, base1, base2, floor in summary:
+            ff_cpu = ((base1["cpu_children"] + base2["cpu_children"])
+                      / (base1["frames"] + base2["frames"]))
+            print(f"{label}: colorization runs at {ratio:.2f} x FFmpeg's transcode frame rate "
+                  f"(target: at least 0.5). CPU per frame: Python "
+                  f"{fast['cpu_python'] / fast['frames']:.3f} s, its FFmpeg children "
+                  f"{fast['cpu_children'] / fast['frames']:.3f} s; FFmpeg alone {ff_cpu:.3f} s; "
+                  f"FFmpeg re-encoding the colorized output "
+                  f"{floor['cpu_children'] / floor['frames']:.3f} s. Against that re-encode, "
+                  f"colorize_video runs at "
+                  f"{fast['frames'] / fast['wall'] / (floor['frames'] / floor['wall']):.2f} x.")
+        fast, base1 = summary[0][2], summary[0][3]
+        print(f"Peak memory, clean clip (Python + FFmpeg children, sampled together): "
+              f"{fast['peak_sampled_mb']:.0f} MB. Peaks of each: Python "
+              f"{fast['peak_python_mb']:.0f} MB (of which {fast['rss_before_mb']:.0f} MB before the "
+              f"run: TensorFlow, the model, warm-up), FFmpeg {fast['peak_children_mb']} MB "
+              f"(FFmpeg alone: {base1['peak_children_mb']} MB).")
         if args.exact_seconds:
             short = tmp / "short1080.mp4"
             make_clip(short, args.exact_seconds, colour=args.colour)
             base_s = run_worker("ffmpeg", short, tmp / "ff_s.mp4", args.preset, args.crf)
             exact = run_worker("exact", short, tmp / "exact.mp4", args.preset, args.crf, model)
-            rows += [(f"FFmpeg decode + x264, {args.exact_seconds:g} s clip", base_s, None),
-                     ("colorize_video(exact=True), same clip", exact,
-                      base_s["frames"] / base_s["wall"])]
-        print(f"{'run':52s} {'frames':>6s} {'wall s':>7s} {'fps':>6s} {'CPU s/frame':>11s} "
-              f"{'ratio':>6s} {'peak MB':>8s}")
-        for name, r, reference in rows:
-            fps = r["frames"] / r["wall"]
-            cpu = (r.get("cpu_python", 0.0) + r["cpu_children"]) / r["frames"]
-            ratio = fps / (reference or base_fps)
-            print(f"{name:52s} {r['frames']:6d} {r['wall']:7.1f} {fps:6.2f} {cpu:11.3f} "
-                  f"{ratio:6.2f} {r['peak_sampled_mb']:8.0f}")
-        print(f"\nColorization runs at {fast['frames'] / fast['wall'] / base_fps:.2f} x FFmpeg's "
-              f"transcode frame rate (target: at least 0.5). CPU per frame: Python "
-              f"{fast['cpu_python'] / fast['frames']:.3f} s, its FFmpeg children "
-              f"{fast['cpu_children'] / fast['frames']:.3f} s; FFmpeg alone "
-              f"{(base1['cpu_children'] + base2['cpu_children']) / (base1['frames'] + base2['frames']):.3f} s; "
-              f"FFmpeg re-encoding the colorized output {floor['cpu_children'] / floor['frames']:.3f} s "
-              f"(x264 works harder on colour than on black and white). Against that re-encode, "
-              f"colorize_video runs at {fast['frames'] / fast['wall'] / (floor['frames'] / floor['wall']):.2f} x.")
-        print(f"Peak memory (Python + FFmpeg children, sampled together): "
-              f"{fast['peak_sampled_mb']:.0f} MB. Peaks of each: Python "
-              f"{fast['peak_python_mb']:.0f} MB (of which {fast['rss_before_mb']:.0f} MB before the "
-              f"run: TensorFlow, the model, warm-up), FFmpeg {fast['peak_children_mb']} MB "
-              f"(FFmpeg alone: {base1['peak_children_mb']} MB).")
+            print(f"\nexact=True (full-resolution LAB as for photos), clean clip of "
+                  f"{args.exact_seconds:g} s:")
+            print(header)
+            reference = base_s["frames"] / base_s["wall"]
+            print_row("FFmpeg decode + x264", base_s, reference, args.exact_seconds)
+            print_row("colorize_video(exact=True)", exact, reference, args.exact_seconds)
 
         if args.memory_seconds:
             print("\nMemory vs length (640x360, 25 fps, default settings):")

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,15 +194,37 @@ def test_video_in_the_batch_comes_out_as_mp4(bad_batch):
     assert sum(1 for _ in reader) == 5
 
 
-def test_without_video_support_a_video_fails_with_a_clear_reason(tmp_path, model, monkeypatch):
-    monkeypatch.delattr(cu, "colorize_video", raising=False)
+def test_video_options_reach_colorize_video(tmp_path, model, monkeypatch):
+    seen = []
+
+    def fake(generator, source, output, **options):
+        seen.append(options)
+        Path(output).write_bytes(b"video")
+    monkeypatch.setattr(cu, "colorize_video", fake)
     _write_tiny_video(tmp_path / "clip.mp4")
-    photo_crop(20, 10).save(tmp_path / "a.png")
-    code, stdout, _ = run_cli(tmp_path / "clip.mp4", tmp_path / "a.png", "-o", tmp_path / "out",
-                              "--model", model)
-    assert code == colorize.EXIT_FAILED and "1 colorized" in stdout
-    assert "clip.mp4: video not supported yet" in stdout
-    assert not (tmp_path / "out" / "clip.mp4").exists()
+    for extra, expected in (
+            ([], {}),
+            (["--smoothing", "0"], {"stabilize": False}),
+            (["--smoothing", "0.5", "--no-motion", "--exact", "--crf", "23", "--preset", "fast"],
+             {"stabilize": True, "smoothing": 0.5, "motion": False, "exact": True, "crf": 23,
+              "preset": "fast"})):
+        code, stdout, _ = run_cli(tmp_path / "clip.mp4", "-o", tmp_path / "out", "--model", model,
+                                  "--overwrite", "-q", *extra)
+        assert code == 0, stdout
+        options = seen.pop()
+        options.pop("progress")
+        assert options == expected
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--smoothing", "1"], "--smoothing must be in [0, 1)"),
+    (["--crf", "60"], "--crf must be between 0 and 51"),
+    (["--preset", "quick"], "--preset must be one of ultrafast"),
+])
+def test_bad_video_options_are_usage_errors(tmp_path, extra, message):
+    code, _, stderr = run_cli(tmp_path / "clip.mp4", "-o", tmp_path / "out", *extra)
+    assert code == colorize.EXIT_USAGE
+    assert message in stderr
 
 
 @pytest.mark.parametrize("name,output", [
@@ -375,3 +398,10 @@ def test_main_job_writes_one_side_by_side_per_sample(tmp_path, monkeypatch, caps
             assert sheet.size == (3 * width + 2 * 4, grey.height + main_job._LABEL_HEIGHT)
         with Image.open(tmp_path / "none" / name) as sheet:
             assert sheet.size == (2 * width + 4, grey.height + main_job._LABEL_HEIGHT)
+
+
+def test_help_states_the_video_defaults_in_force():
+    """colorize.py does not import colorizerutils before parsing, so its help repeats defaults."""
+    text = " ".join(colorize.build_parser().format_help().split())
+    assert f"(default {cu.DEFAULT_SMOOTHING:g})" in text
+    assert f"(default {cu.DEFAULT_CRF})" in text and f"(default {cu.DEFAULT_PRESET})" in text

@@ -289,6 +289,71 @@ def test_temporal_smoother_averages_and_restarts_at_cuts():
         video.TemporalSmoother(1.0)
 
 
+def _photo_luma():
+    from PIL import Image
+    photo = ROOT / "resources" / "data" / "photos" / "lomiri__Bridge_by_Sander_Klootwijk.jpg"
+    image = Image.open(photo).convert("L")  # 768x432, upscaled to 1920x1080
+    return np.asarray(image.resize((1920, 1080), Image.Resampling.BICUBIC), np.float32)
+
+
+@pytest.mark.parametrize("shift", [(0, 3), (0, -7), (2, 5), (-4, -1), (0, 13)])
+def test_estimate_shift_measures_a_camera_pan_to_a_tenth_of_a_pixel(shift):
+    """Two 1280x720 views of a real photo, `shift` source pixels apart; measured on the squashed
+    256x256 motion images, the shift comes back in their pixels (source shift x 256 / size)."""
+    luma = _photo_luma()
+    dy, dx = shift
+    y0, x0 = 20, 40
+    crop = lambda y, x: luma[y:y + 720, x:x + 1280]  # noqa: E731
+    before, after = crop(y0, x0), crop(y0 - dy, x0 - dx)
+    est_dy, est_dx, confidence = video.estimate_shift(video.motion_image(before),
+                                                      video.motion_image(after))
+    assert abs(est_dx - dx * 256 / 1280) < 0.1
+    assert abs(est_dy - dy * 256 / 720) < 0.1
+    assert confidence > 0.3
+
+
+def test_estimate_shift_has_low_confidence_between_unrelated_images():
+    luma = _photo_luma()
+    rng = np.random.default_rng(0)
+    _, _, confidence = video.estimate_shift(video.motion_image(luma[:400, :400]),
+                                            video.motion_image(rng.uniform(0, 255, (400, 400))))
+    assert confidence < 0.1
+    with pytest.raises(ValueError, match="one shape"):
+        video.estimate_shift(np.zeros((8, 8)), np.zeros((8, 9)))
+
+
+def test_shift_field_moves_by_whole_and_fractional_pixels():
+    field = np.arange(8 * 8 * 2, dtype=np.float32).reshape(8, 8, 2)
+    moved = video.shift_field(field, 2, -1)
+    assert np.array_equal(moved[2:, :-1], field[:-2, 1:])
+    assert np.array_equal(moved[0], moved[2])  # the edge repeats where nothing comes in
+    half = video.shift_field(field, 0, 0.5)
+    assert np.allclose(half[:, 1:], 0.5 * (field[:, 1:] + field[:, :-1]))
+    assert np.array_equal(video.shift_field(field, 0, 0), field)
+
+
+def test_smoother_moves_the_past_colour_with_the_camera():
+    """A pan: frame 2 is frame 1 moved 64 px right (2 pixels of a 16x16 ab grid). With motion
+    compensation the averaged colour is the past colour moved with the scene, not left behind."""
+    luma = _photo_luma()[:512]
+    frame1, frame2 = luma[:, 64:576], luma[:, :512]  # frame2[y, x] = frame1[y, x - 64]
+    m1, m2 = video.motion_image(frame1, 128), video.motion_image(frame2, 128)
+    ab1 = np.zeros((16, 16, 2), np.float32)
+    ab1[:, 6:8] = 40.0  # a coloured band
+    ab2 = video.shift_field(ab1, 0, 2)  # the prediction moves with the scene too
+    for motion, expected_band in ((True, (8, 10)), (False, (6, 8))):
+        smoother = video.TemporalSmoother(0.9, motion=motion)
+        smoother.update(ab1, motion=m1)
+        out = smoother.update(ab2, motion=m2)
+        assert np.argmax(out[8, :, 0]) in range(*expected_band)
+    assert smoother.shifts == []  # motion off: nothing estimated
+    smoother = video.TemporalSmoother(0.9)
+    smoother.update(ab1, motion=m1)
+    smoother.update(ab2, motion=m2)
+    (dy, dx, confidence), = smoother.shifts
+    assert abs(dx - 2) < 0.05 and abs(dy) < 0.05 and confidence > 0.3
+
+
 def test_stabilised_run_differs_from_per_frame_after_the_first_frame(clips, vivid_generator,
                                                                      tmp_path):
     """Smoothing is applied: the first frame (no past yet) is the same, later ones differ.
