@@ -410,7 +410,9 @@ class TemporalSmoother:
         self.motion = motion
         self.min_confidence = min_confidence
         self.state = None
-        self.shifts = []  # (dy, dx, confidence) per update, in ab-grid pixels (0 when not used)
+        # (dy, dx, confidence) of the latest updates, in ab-grid pixels (0 when not used); bounded,
+        # so that a long film does not grow it
+        self.shifts = deque(maxlen=1000)
         self._previous_motion = None
 
     def update(self, ab_small, cut=False, motion=None):

@@ -322,6 +322,16 @@ def test_estimate_shift_has_low_confidence_between_unrelated_images():
         video.estimate_shift(np.zeros((8, 8)), np.zeros((8, 9)))
 
 
+def test_estimate_shift_of_flat_frames_is_no_motion_with_no_confidence():
+    """Black or flat frames (fades, leaders) have nothing to correlate: no shift, no NaN."""
+    flat = np.full((64, 64), 16.0, np.float32)
+    assert video.estimate_shift(flat, flat) == (0.0, 0.0, 0.0)
+    smoother = video.TemporalSmoother(0.5)
+    smoother.update(np.ones((8, 8, 2)), motion=flat)
+    out = smoother.update(np.zeros((8, 8, 2)), motion=flat)
+    assert np.allclose(out, 0.5) and list(smoother.shifts) == [(0.0, 0.0, 0.0)]
+
+
 def test_shift_field_moves_by_whole_and_fractional_pixels():
     field = np.arange(8 * 8 * 2, dtype=np.float32).reshape(8, 8, 2)
     moved = video.shift_field(field, 2, -1)
@@ -346,11 +356,11 @@ def test_smoother_moves_the_past_colour_with_the_camera():
         smoother.update(ab1, motion=m1)
         out = smoother.update(ab2, motion=m2)
         assert np.argmax(out[8, :, 0]) in range(*expected_band)
-    assert smoother.shifts == []  # motion off: nothing estimated
+    assert not smoother.shifts  # motion off: nothing estimated
     smoother = video.TemporalSmoother(0.9)
     smoother.update(ab1, motion=m1)
     smoother.update(ab2, motion=m2)
-    (dy, dx, confidence), = smoother.shifts
+    (dy, dx, confidence), = list(smoother.shifts)
     assert abs(dx - 2) < 0.05 and abs(dy) < 0.05 and confidence > 0.3
 
 
