@@ -65,6 +65,14 @@ def clips(tmp_path_factory):
     c["random.mp4"].write_bytes(np.random.default_rng(0).bytes(50_000))
     c["empty.mp4"] = folder / "empty.mp4"
     c["empty.mp4"].write_bytes(b"")
+    # Zero frames: a well-formed MP4 (its header and index list the frames) whose coded frames are all
+    # zero bytes, so FFmpeg opens it and decodes none.
+    data = bytearray(c["faststart.mp4"].read_bytes())
+    at = data.find(b"mdat")
+    size = int.from_bytes(data[at - 4:at], "big")
+    data[at + 4:at - 4 + size] = bytes(size - 8)
+    c["zero_frames.mp4"] = folder / "zero_frames.mp4"
+    c["zero_frames.mp4"].write_bytes(bytes(data))
     return c
 
 
@@ -186,6 +194,7 @@ def test_video_without_audio_gives_output_without_audio(clips, tiny_generator, t
 @pytest.mark.parametrize("name, message", [
     ("audio_only.m4a", "no video stream"),
     ("truncated.mp4", "truncated or corrupt"),
+    ("zero_frames.mp4", "no decodable video frames"),
     ("few_bytes.mp4", "cannot open as a video"),
     ("random.mp4", "cannot open as a video"),
     ("empty.mp4", "empty file"),
@@ -194,6 +203,8 @@ def test_video_without_audio_gives_output_without_audio(clips, tiny_generator, t
 def test_bad_input_raises_naming_the_file_and_leaves_nothing(clips, tiny_generator, tmp_path,
                                                              name, message):
     src = clips.get(name, tmp_path / name)
+    if name == "zero_frames.mp4":  # the header is intact: FFmpeg sees a video stream
+        assert video.probe(src).expected_frames > 0
     out = tmp_path / "out.mp4"
     with pytest.raises(cu.VideoReadError, match=message) as err:
         cu.colorize_video(tiny_generator, src, out, progress=False)
