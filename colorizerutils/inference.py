@@ -184,58 +184,74 @@ def bilinear_weights(out_size, in_size):
     return weights.astype(np.float32)
 
 
-def _tile_kernel(l_tile, ab_small, wy, wx):
-    """One tile: L (R, C), ab_small (S, S, 2), Wy (R, S), Wx (S, C) -> sRGB uint8 (R, C, 3).
+def _f_inverse(f):
+    return tf.where(f > _LAB_F_EPS, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
 
-    The LAB -> XYZ -> linear RGB -> sRGB steps of colour.lab_to_rgb, written out so that XLA fuses
-    them into one loop (and with exp/log for the sRGB power, which XLA vectorises). Unlike
-    lab_to_rgb, colours outside sRGB are desaturated rather than clipped, so L is exact.
+
+def linear_in_gamut(fy, y, a, b):
+    """LAB -> linear-light sRGB (three tensors), in TensorFlow ops that XLA fuses.
+
+    fy = f(Y) = (L + 16) / 116 and y = Y (linear luminance) describe the lightness; a, b the colour.
+    The LAB -> XYZ -> linear RGB steps of colour.lab_to_rgb, written out; unlike lab_to_rgb,
+    colours outside sRGB are desaturated rather than clipped, so L is exact: each is mixed with the
+    grey of the same luminance Y just enough to fit. Y, hence L, is kept (the Y row of the RGB ->
+    XYZ matrix sums to 1) and so is the hue; only the chroma shrinks.
     """
-    ab_rows = tf.tensordot(wy, ab_small, axes=[[1], [0]])  # (R, S, 2)
-    a = ab_rows[:, :, 0] @ wx  # (R, C), bilinear
-    b = ab_rows[:, :, 1] @ wx
-    fy = (l_tile + 16.0) / 116.0
     fx = fy + a / 500.0
     fz = tf.maximum(fy - b / 200.0, 0.0)  # as scikit-image: negative z clipped
-
-    def f_inverse(f):
-        return tf.where(f > _LAB_F_EPS, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
-
-    x, y, z = f_inverse(fx), f_inverse(fy), f_inverse(fz)
+    x, z = _f_inverse(fx), _f_inverse(fz)
     linear = [row[0] * x + row[1] * y + row[2] * z for row in _M]  # 3 x (R, C)
-    # Out of gamut: mix with the grey of the same luminance Y (in linear light) just enough to
-    # fit, instead of clipping each channel. Y, hence L, is kept exactly (the Y row of the RGB ->
-    # XYZ matrix sums to 1) and the hue is kept; only the chroma shrinks.
     high = tf.maximum(tf.maximum(linear[0], linear[1]), linear[2])
     low = tf.minimum(tf.minimum(linear[0], linear[1]), linear[2])
     t_high = tf.where(high > 1.0, (1.0 - y) / tf.maximum(high - y, 1e-12), 1.0)
     t_low = tf.where(low < 0.0, y / tf.maximum(y - low, 1e-12), 1.0)
     t = tf.clip_by_value(tf.minimum(t_high, t_low), 0.0, 1.0)
-    channels = []
-    for lin in linear:
-        lin = y + t * (lin - y)
-        safe = tf.maximum(lin, 0.0031308)  # keeps log() finite on the unused branch
-        srgb = tf.where(lin > 0.0031308,
-                        1.055 * tf.exp(tf.math.log(safe) * (1.0 / 2.4)) - 0.055, 12.92 * lin)
-        channels.append(tf.cast(tf.clip_by_value(srgb, 0.0, 1.0) * 255.0 + 0.5, tf.uint8))
-    return tf.stack(channels, axis=-1)
+    return [y + t * (lin - y) for lin in linear]
+
+
+def srgb_encode(linear):
+    """Linear light -> sRGB in [0, 1] (float), with exp/log for the power, which XLA vectorises."""
+    safe = tf.maximum(linear, 0.0031308)  # keeps log() finite on the unused branch
+    srgb = tf.where(linear > 0.0031308,
+                    1.055 * tf.exp(tf.math.log(safe) * (1.0 / 2.4)) - 0.055, 12.92 * linear)
+    return tf.clip_by_value(srgb, 0.0, 1.0)
+
+
+def upsample_tile(ab_small, wy, wx):
+    """ab_small (S, S, 2), Wy (R, S), Wx (S, C) -> a, b (R, C): bilinear, as two matmuls."""
+    ab_rows = tf.tensordot(wy, ab_small, axes=[[1], [0]])  # (R, S, 2)
+    return ab_rows[:, :, 0] @ wx, ab_rows[:, :, 1] @ wx
+
+
+def _tile_kernel(l_tile, ab_small, wy, wx):
+    """One tile: L (R, C), ab_small (S, S, 2), Wy (R, S), Wx (S, C) -> sRGB uint8 (R, C, 3)."""
+    a, b = upsample_tile(ab_small, wy, wx)
+    fy = (l_tile + 16.0) / 116.0
+    linear = linear_in_gamut(fy, _f_inverse(fy), a, b)
+    return tf.stack([tf.cast(srgb_encode(lin) * 255.0 + 0.5, tf.uint8) for lin in linear],
+                    axis=-1)
 
 
 # autograph=False: plain Python loops over constants, nothing to convert (and no source reading).
-_KERNELS = {"xla": tf.function(_tile_kernel, jit_compile=True, autograph=False),
-            "graph": tf.function(_tile_kernel, autograph=False)}
-_kernel_kind = "xla"
+class FusedKernel:
+    """A tf.function compiled with XLA (one fused loop); if this TensorFlow cannot compile it,
+    the same graph without XLA."""
+
+    def __init__(self, function):
+        self.kernels = {"xla": tf.function(function, jit_compile=True, autograph=False),
+                        "graph": tf.function(function, autograph=False)}
+        self.kind = "xla"
+
+    def __call__(self, *args):
+        if self.kind == "xla":
+            try:
+                return self.kernels["xla"](*args)
+            except tf.errors.OpError:  # no XLA here; a real runtime error will recur just below
+                self.kind = "graph"
+        return self.kernels["graph"](*args)
 
 
-def _run_kernel(*args):
-    """The XLA kernel; if this TensorFlow cannot compile it, the same graph without XLA."""
-    global _kernel_kind
-    if _kernel_kind == "xla":
-        try:
-            return _KERNELS["xla"](*args)
-        except tf.errors.OpError:  # no XLA here; a real runtime error will recur just below
-            _kernel_kind = "graph"
-    return _KERNELS["graph"](*args)
+_run_kernel = FusedKernel(_tile_kernel)
 
 
 def upsample_ab(ab_small, height, width):
@@ -245,6 +261,22 @@ def upsample_ab(ab_small, height, width):
     return np.stack([wy @ ab_small[:, :, c] @ wx.T for c in range(2)], axis=2)
 
 
+def tile_plan(height, width, small_shape):
+    """How a (height, width) image is cut into TILE_ROWS x TILE_COLS tiles (the last ones padded,
+    so that every kernel call has one shape and XLA compiles once), with each tile's bilinear
+    weights from the small (S, S) grid: a list of (top, rows, left, cols, wy_tile, wx_tile)."""
+    n_rows, n_cols = -(-height // TILE_ROWS), -(-width // TILE_COLS)
+    wy = np.zeros((n_rows * TILE_ROWS, small_shape[0]), np.float32)
+    wy[:height] = bilinear_weights(height, small_shape[0])
+    wx = np.zeros((small_shape[1], n_cols * TILE_COLS), np.float32)
+    wx[:, :width] = bilinear_weights(width, small_shape[1]).T
+    wx_tiles = {left: np.ascontiguousarray(wx[:, left:left + TILE_COLS])
+                for left in range(0, width, TILE_COLS)}
+    return [(top, min(TILE_ROWS, height - top), left, min(TILE_COLS, width - left),
+             wy[top:top + TILE_ROWS], wx_tiles[left])
+            for top in range(0, height, TILE_ROWS) for left in range(0, width, TILE_COLS)]
+
+
 def render(pixels, ab_small):
     """Full-resolution L of `pixels` (from as_pixels) + small ab (S, S, 2) -> uint8 RGB (H, W, 3).
 
@@ -252,24 +284,15 @@ def render(pixels, ab_small):
     """
     height, width = pixels.shape[:2]
     ab_small = np.asarray(ab_small, np.float32)
-    n_cols = -(-width // TILE_COLS)
-    wy = np.zeros((-(-height // TILE_ROWS) * TILE_ROWS, ab_small.shape[0]), np.float32)
-    wy[:height] = bilinear_weights(height, ab_small.shape[0])
-    wx_full = np.zeros((ab_small.shape[1], n_cols * TILE_COLS), np.float32)
-    wx_full[:, :width] = bilinear_weights(width, ab_small.shape[1]).T
-    wx_tiles = [np.ascontiguousarray(wx_full[:, c * TILE_COLS:(c + 1) * TILE_COLS])
-                for c in range(n_cols)]
     out = np.empty((height, width, 3), np.uint8)
-    band = np.zeros((TILE_ROWS, n_cols * TILE_COLS), np.float32)  # padding: L = 0 (ignored)
-    for top in range(0, height, TILE_ROWS):
-        rows = min(TILE_ROWS, height - top)
-        band[:rows, :width] = _l_rows(pixels, top, top + rows)
-        wy_tile = wy[top:top + TILE_ROWS]
-        for c, wx_tile in enumerate(wx_tiles):
-            left = c * TILE_COLS
-            cols = min(TILE_COLS, width - left)
-            rgb = _run_kernel(band[:, left:left + TILE_COLS], ab_small, wy_tile, wx_tile)
-            out[top:top + rows, left:left + cols] = rgb.numpy()[:rows, :cols]
+    band = np.zeros((TILE_ROWS, -(-width // TILE_COLS) * TILE_COLS), np.float32)  # padding: L = 0
+    band_top = None
+    for top, rows, left, cols, wy_tile, wx_tile in tile_plan(height, width, ab_small.shape):
+        if top != band_top:
+            band[:rows, :width] = _l_rows(pixels, top, top + rows)
+            band_top = top
+        rgb = _run_kernel(band[:, left:left + TILE_COLS], ab_small, wy_tile, wx_tile)
+        out[top:top + rows, left:left + cols] = rgb.numpy()[:rows, :cols]
     return out
 
 

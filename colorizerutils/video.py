@@ -34,13 +34,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .colour import _LAB_EPS, _LAB_F_EPS, _LAB_KAPPA, _RGB_FROM_XYZ, _WHITE_D65, _XYZ_FROM_RGB
+from .colour import _LAB_EPS, _LAB_KAPPA, _XYZ_FROM_RGB
 from .data import VIDEO_EXTENSIONS, VideoReadError, ffmpeg_exe, find_files, probe_video
-from .inference import (as_pixels, bilinear_weights, grayscale_baseline, load_model,
-                        model_input, predict_ab, render)
+from .inference import (TILE_COLS, TILE_ROWS, FusedKernel, as_pixels, grayscale_baseline, linear_in_gamut, load_model, model_input, predict_ab,
+                        render, srgb_encode, tile_plan, upsample_tile)
 from .metrics import psnr
 
 __all__ = ["DEFAULT_SMOOTHING", "DEFAULT_CRF", "DEFAULT_PRESET", "VideoWriteError", "VideoInfo",
@@ -127,23 +128,21 @@ def probe(path):
 
 
 # =============================================================================================
-# Colour maths in numpy: Y'CbCr <-> R'G'B', and LAB for the default (chroma-resolution) path
+# Colour maths in numpy: Y'CbCr <-> R'G'B', and the luminance of the frames' 2x2 blocks
 # =============================================================================================
-# The fast path needs the colour as floats (one rounding at the very end: each extra rounding
-# is noise that x264 spends time and bits on), so LAB -> sRGB is written out here in numpy with
-# the same formulas and the same gamut mapping as inference.render (tested against it).
+# (LAB -> sRGB for the default path is the fused kernel _chroma_tile_kernel below: float until
+# one rounding at the very end, since each extra rounding is noise that x264 spends time and bits
+# on; the same formulas and gamut mapping as inference.render, tested against it.)
 _LUT_LEVELS = 65535  # 16-bit tables: errors below 0.03 of an 8-bit level and 0.01 in L
 _TABLES = {}
 
 
 def _tables():
-    """sRGB <-> linear lookup tables, built once."""
+    """The sRGB -> linear lookup table, built once."""
     if not _TABLES:
         grid = np.arange(_LUT_LEVELS + 1, dtype=np.float64) / _LUT_LEVELS
         _TABLES["to_linear"] = np.where(grid > 0.04045, ((grid + 0.055) / 1.055) ** 2.4,
                                         grid / 12.92).astype(np.float32)
-        _TABLES["to_srgb"] = np.where(grid > 0.0031308, 1.055 * grid ** (1 / 2.4) - 0.055,
-                                      grid * 12.92).astype(np.float32)
     return _TABLES
 
 
@@ -163,66 +162,6 @@ def _luminance(r, g=None, b=None):
     y += _lookup(to_linear, g) * k[1]
     y += _lookup(to_linear, b) * k[2]
     return y
-
-
-def _luminance_to_l(y):
-    f = np.where(y > _LAB_EPS, np.cbrt(y), _LAB_KAPPA * y + 16.0 / 116.0)
-    return 116.0 * f - 16.0
-
-
-def rgb_planes_to_l(r, g, b):
-    """sRGB planes, float in [0, 1] -> L in [0, 100] (colour.rgb_to_luminance_l via tables)."""
-    return _luminance_to_l(_luminance(r, g, b))
-
-
-def _lab_f_inv(f):
-    return np.where(f > _LAB_F_EPS, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
-
-
-def lab_to_rgb_planes(l_channel, a, b, luminance=None):
-    """LAB planes -> sRGB planes (r, g, b), float32 in [0, 1], as inference.render computes them
-    (before its 8-bit rounding): colours outside sRGB are mixed with the grey of the same
-    luminance just enough to fit, so L is kept exactly. `luminance`: Y of l_channel when known."""
-    fy = (l_channel + 16.0) * np.float32(1 / 116)
-    fx = fy + a * np.float32(1 / 500)
-    fz = np.maximum(fy - b * np.float32(1 / 200), 0.0)  # as scikit-image: negative z clipped
-    x, z = _lab_f_inv(fx), _lab_f_inv(fz)
-    y = _lab_f_inv(fy) if luminance is None else luminance
-    m = (_RGB_FROM_XYZ * _WHITE_D65[None, :]).astype(np.float32)
-    linear = [row[0] * x + row[1] * y + row[2] * z for row in m]
-    high = np.maximum(np.maximum(linear[0], linear[1]), linear[2])
-    low = np.minimum(np.minimum(linear[0], linear[1]), linear[2])
-    outside = np.flatnonzero((high > 1.0) | (low < 0.0))
-    if outside.size:  # only those pixels: usually few
-        y_out = y.reshape(-1)[outside]
-        high, low = high.reshape(-1)[outside], low.reshape(-1)[outside]
-        t_high = np.where(high > 1.0, (1.0 - y_out) / np.maximum(high - y_out, 1e-12), 1.0)
-        t_low = np.where(low < 0.0, y_out / np.maximum(y_out - low, 1e-12), 1.0)
-        t = np.clip(np.minimum(t_high, t_low), 0.0, 1.0).astype(np.float32)
-        for lin in linear:
-            flat = lin.reshape(-1)
-            flat[outside] = y_out + t * (flat[outside] - y_out)
-    to_srgb = _tables()["to_srgb"]
-    return tuple(_lookup(to_srgb, lin) for lin in linear)
-
-
-_WEIGHTS = {}
-
-
-def _upsample(plane, height, width):
-    """(S, S) -> (height, width) float32, bilinear with half-pixel centres (upsample_ab's values).
-    Upscaling is done by Pillow (the same values to 1e-5, several times faster here); for a frame
-    smaller than S, where Pillow would antialias, with upsample_ab's weights."""
-    plane = np.ascontiguousarray(plane, np.float32)
-    if height >= plane.shape[0] and width >= plane.shape[1]:
-        image = Image.fromarray(plane, "F")
-        return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
-    key = (plane.shape, height, width)
-    if key not in _WEIGHTS:
-        _WEIGHTS[key] = (bilinear_weights(height, plane.shape[0]),
-                         bilinear_weights(width, plane.shape[1]).T.copy())
-    wy, wx_t = _WEIGHTS[key]
-    return wy @ plane @ wx_t
 
 
 def ycbcr_to_rgb(y, cb, cr, matrix="bt709"):
@@ -754,6 +693,30 @@ def _audio_plan(info, output):
     return "copy"
 
 
+def _chroma_tile_kernel(luminance, y_half, ab_small, wy, wx, luma_weights):
+    """The default path's colour for one tile of 2x2 blocks, fused by XLA into one loop.
+
+    luminance: Y (linear) of each block; y_half: the block's mean luma (8-bit levels); ab_small
+    (S, S, 2) with the tile's bilinear weights wy, wx; luma_weights: (Kr, Kb) of the matrix.
+    -> uint8 (3, R, C): the luma correction + 128, Cb and Cr, rounded once at the end. The same
+    LAB -> sRGB as render() (inference.linear_in_gamut, srgb_encode), with f(Y) from Y directly.
+    """
+    a, b = upsample_tile(ab_small, wy, wx)
+    cube_root = tf.exp(tf.math.log(tf.maximum(luminance, _LAB_EPS)) * (1.0 / 3.0))
+    fy = tf.where(luminance > _LAB_EPS, cube_root, _LAB_KAPPA * luminance + 16.0 / 116.0)
+    red, green, blue = [srgb_encode(c) for c in linear_in_gamut(fy, luminance, a, b)]
+    kr, kb = luma_weights[0], luma_weights[1]
+    ey = kr * red + (1.0 - kr - kb) * green + kb * blue
+    cb = 128.0 + 112.0 / (1.0 - kb) * (blue - ey)
+    cr = 128.0 + 112.0 / (1.0 - kr) * (red - ey)
+    correction = (16.0 + 219.0 * ey) - y_half + 128.0
+    planes = tf.stack([correction, cb, cr])
+    return tf.cast(tf.clip_by_value(planes + 0.5, 0.0, 255.0), tf.uint8)
+
+
+_chroma_kernel = FusedKernel(_chroma_tile_kernel)
+
+
 # =============================================================================================
 # Per-frame colour
 # =============================================================================================
@@ -777,6 +740,8 @@ class _FrameColorizer:
         self.cuts = []
         self.frames = 0
         self.repeated = 0
+        self._plans = {}
+        self._luma_weights = np.array(_LUMA_WEIGHTS[matrix], np.float32)
         self._last_input = None
         self._last_output = None
 
@@ -824,15 +789,28 @@ class _FrameColorizer:
             return b"".join(p.tobytes() for p in (_to_u8(y_out), _to_u8(_mean_2x2(cb)),
                                                   _to_u8(_mean_2x2(cr))))
         # Half size, in float until the one rounding: the luma correction (+128) to add to the
-        # source's luma, and the chroma.
+        # source's luma, and the chroma; tile by tile in one fused kernel.
         luminance, y_half = prepared
         h, w = luminance.shape
-        rgb = lab_to_rgb_planes(_luminance_to_l(luminance), _upsample(ab_small[..., 0], h, w),
-                                _upsample(ab_small[..., 1], h, w), luminance)
-        y_out, cb, cr = rgb_to_ycbcr(*rgb, self.matrix)
-        correction = y_out - y_half
-        correction += 128.0
-        return b"".join(_to_u8(p).tobytes() for p in (correction, cb, cr))
+        ab_small = np.asarray(ab_small, np.float32)
+        key = (h, w, ab_small.shape)
+        if key not in self._plans:
+            self._plans[key] = tile_plan(h, w, ab_small.shape)
+        padded_w = -(-w // TILE_COLS) * TILE_COLS
+        out = np.empty((3, h, w), np.uint8)
+        bands = {}
+        for top, rows, left, cols, wy_tile, wx_tile in self._plans[key]:
+            if top not in bands:
+                bands.clear()
+                bands[top] = [np.zeros((TILE_ROWS, padded_w), np.float32) for _ in range(2)]
+                bands[top][0][:rows, :w] = luminance[top:top + rows]
+                bands[top][1][:rows, :w] = y_half[top:top + rows]
+            lum_band, luma_band = bands[top]
+            planes = _chroma_kernel(lum_band[:, left:left + TILE_COLS],
+                                    luma_band[:, left:left + TILE_COLS], ab_small, wy_tile,
+                                    wx_tile, self._luma_weights)
+            out[:, top:top + rows, left:left + cols] = planes.numpy()[:, :rows, :cols]
+        return out.tobytes()
 
     def process(self, batch, pool=None):
         """[(timestamp, frame bytes)] -> [(timestamp, planes bytes)], in order. The per-frame
