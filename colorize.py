@@ -66,7 +66,7 @@ class Report:
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="colorize.py",
-        description="Colorize grayscale photos at full resolution with a trained colorizer.",
+        description="Colorize grayscale photos and films at full resolution with a trained colorizer.",
         epilog="Exit status: 0 all done, 1 some inputs failed, 2 usage error, 130 interrupted.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image files, video files or folders (recursive)")
@@ -93,7 +93,7 @@ def build_parser():
     video.add_argument("--no-motion", action="store_true",
                        help="do not move the averaged colour with the camera's motion")
     video.add_argument("--exact", action="store_true",
-                       help="full-resolution LAB recombination as for photos (about 3x slower)")
+                       help="full-resolution LAB recombination as for photos (2 to 3x slower)")
     video.add_argument("--crf", type=int, default=None, metavar="N",
                        help="x264 quality 0-51, lower is better (default 18)")
     video.add_argument("--preset", default=None, metavar="NAME",
