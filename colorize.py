@@ -66,7 +66,8 @@ class Report:
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="colorize.py",
-        description="Colorize grayscale photos and films at full resolution with a trained colorizer.",
+        description="Colorize grayscale photos and films at full resolution with a trained "
+                    "colorizer.",
         epilog="Exit status: 0 all done, 1 some inputs failed, 2 usage error, 130 interrupted.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image files, video files or folders (recursive)")
